@@ -1,0 +1,202 @@
+"""The library API: one function per CLI command, with the same names. The CLI only parses flags and renders.
+
+Example:
+    from ganctl import api
+    result = api.train(preset="dcgan-fashion-mnist", data="data/fmnist", kimg=10)
+    api.sample(result["run_dir"], seeds=range(16), outdir="out")
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ganctl.errors import UsageError
+
+Emit = Callable[[dict], None]
+
+
+def _noop(event: dict) -> None:
+    pass
+
+
+def resolve_train_config(preset: str | None, config_file: str | None = None, overrides: Iterable[str] = (),
+                         data: str | None = None, kimg: float | None = None, seed: int | None = None,
+                         device: str | None = None, batch: int | None = None) -> dict:
+    from ganctl.config import resolve_config
+
+    ov = list(overrides)
+    # Flags are the last layer, after key=value overrides, as the CLI documents.
+    for key, val in (("data.path", data), ("train.kimg", kimg), ("train.seed", seed), ("train.device", device), ("train.batch", batch)):
+        if val is not None:
+            ov.append(f"{key}={val}")
+    if not preset and not config_file:
+        raise UsageError("--preset: no preset or --config given; pick one from `ganctl presets list`")
+    return resolve_config(preset, config_file, ov)
+
+
+def train(preset: str | None = None, data: str | None = None, outdir: str = "runs", kimg: float | None = None,
+          seed: int | None = None, device: str | None = None, config_file: str | None = None,
+          overrides: Iterable[str] = (), batch: int | None = None, emit: Emit = _noop, argv: list[str] | None = None) -> dict:
+    """Train a new run; returns {'run_dir', 'kimg', 'seconds'}."""
+    from ganctl.data.dataset import PreparedDataset
+    from ganctl.engine import rundir
+    from ganctl.engine.training import Trainer, resolve_device, _dist_info
+
+    cfg = resolve_train_config(preset, config_file, overrides, data, kimg, seed, device, batch)
+    if not cfg["data"]["path"]:
+        raise UsageError("--data: no dataset given; prepare one with `ganctl prepare-data SOURCE DEST` and pass --data DEST")
+    ds = PreparedDataset(cfg["data"]["path"])
+    dev = resolve_device(cfg["train"]["device"])
+    rank, _ = _dist_info()
+    run_dir = None
+    if rank == 0:
+        run_dir = rundir.create_run_dir(outdir, cfg, ds.name, ds.resolution)
+        rundir.write_config(run_dir, cfg)  # before step 0, so a crashed run still says what it was
+        rundir.write_start_files(run_dir, dev, argv or sys.argv)
+    run_dir = _broadcast_path(run_dir)
+    emit({"type": "run_dir", "path": str(run_dir)})
+    trainer = Trainer(cfg, ds, run_dir if rank == 0 else None, dev, emit)
+    result = trainer.run()
+    result["run_dir"] = str(run_dir)
+    return result
+
+
+def _broadcast_path(path):
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        box = [str(path) if path is not None else None]
+        dist.broadcast_object_list(box, src=0)
+        return Path(box[0])
+    return path
+
+
+def resume(run_dir: str, kimg: float | None = None, device: str | None = None, workers: int | None = None,
+           checkpoint: str | None = None, overrides: Iterable[str] = (), emit: Emit = _noop, argv: list[str] | None = None) -> dict:
+    """Continue a run in its own directory from its latest (or the named) checkpoint."""
+    from ganctl.config.load import apply_overrides, parse_override, validate_resolved
+    from ganctl.config.schema import RESUME_SAFE
+    from ganctl.data.dataset import PreparedDataset
+    from ganctl.engine import checkpoint as ckpt
+    from ganctl.engine import rundir
+    from ganctl.engine.training import Trainer, resolve_device, _dist_info
+
+    run = Path(run_dir)
+    cfg = validate_resolved(rundir.read_config(run))
+    ckpt_dir = run / rundir.CHECKPOINTS
+    path = ckpt_dir / checkpoint if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
+    if path is None or not path.exists():
+        raise UsageError(f"{run}: no checkpoint to resume from in {ckpt_dir}")
+    ov = list(overrides)
+    for text in ov:
+        keys, _ = parse_override(text)
+        if tuple(keys) not in RESUME_SAFE:
+            safe = ", ".join(sorted(".".join(k) for k in RESUME_SAFE))
+            raise UsageError(f"override {text!r}: resume cannot change {'.'.join(keys)} (it would change what the run computes); allowed: {safe}")
+    for key, val in (("train.kimg", kimg), ("train.device", device), ("train.workers", workers)):
+        if val is not None:
+            ov.append(f"{key}={val}")
+    cfg = validate_resolved(apply_overrides(cfg, ov))
+    ds = PreparedDataset(cfg["data"]["path"])
+    dev = resolve_device(cfg["train"]["device"])
+    rank, _ = _dist_info()
+    if rank == 0:
+        rundir.write_config(run, cfg)
+        rundir.write_start_files(run, dev, argv or sys.argv)
+    trainer = Trainer(cfg, ds, run if rank == 0 else None, dev, emit, checkpoint=path)
+    emit({"type": "resumed", "path": str(path), "kimg": trainer.cur_nimg / 1000})
+    result = trainer.run()
+    result["run_dir"] = str(run)
+    return result
+
+
+def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncation_psi: float = 1.0,
+           truncation_cutoff: int | None = None, class_idx: int | None = None, grid: bool = False,
+           outdir: str = "samples", noise_mode: str = "const", device: str = "auto", batch_size: int = 32) -> dict:
+    """Write one PNG per seed (seed0042.png) and/or a grid (grid.png); returns the paths written."""
+    from ganctl.sampling.generate import load_generator
+    from ganctl.sampling.grid import make_grid, save_png
+
+    import torch
+
+    seeds = list(seeds)
+    gen = load_generator(source, device)
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    written, batches = [], []
+    for i, imgs in enumerate(gen.iter_images(seeds, truncation_psi, class_idx, batch_size, truncation_cutoff, noise_mode)):
+        if grid:
+            batches.append(imgs)
+            continue
+        for j, img in enumerate(imgs):
+            seed = seeds[i * batch_size + j]
+            written.append(str(save_png(img.permute(1, 2, 0).numpy(), out / f"seed{seed:04d}.png")))
+    if grid:
+        written.append(str(save_png(make_grid(torch.cat(batches)), out / "grid.png")))
+    return {"checkpoint": str(gen.path), "files": written, "count": len(seeds)}
+
+
+def interpolate(source: str | None = None, seeds: Iterable[int] = (0, 1), steps: int = 30, method: str = "slerp",
+                space: str = "z", loop: bool = False, out: str = "interp.gif", truncation_psi: float = 1.0,
+                class_idx: int | None = None, fps: int = 24, device: str = "auto") -> dict:
+    from ganctl.sampling.interpolate import interpolate_frames, write_frames
+    from ganctl.sampling.generate import load_generator
+
+    gen = load_generator(source, device)
+    frames = interpolate_frames(gen, list(seeds), steps, method=method, space=space, loop=loop,
+                                truncation_psi=truncation_psi, class_idx=class_idx)
+    paths = write_frames(frames, out, fps=fps)
+    return {"checkpoint": str(gen.path), "frames": int(frames.shape[0]), "files": paths}
+
+
+def presets_list() -> list[dict]:
+    from ganctl.config import list_presets, load_preset
+
+    return [{"name": n, "description": load_preset(n).get("description", "")} for n in list_presets()]
+
+
+def presets_show(name: str) -> dict:
+    from ganctl.config import resolve_config
+
+    return resolve_config(name)
+
+
+def doctor() -> dict:
+    import platform
+
+    import torch
+
+    import ganctl
+
+    info = {"ganctl": ganctl.__version__, "python": platform.python_version(), "platform": platform.platform(),
+            "torch": torch.__version__, "torch_cuda": torch.version.cuda, "cuda_available": torch.cuda.is_available(),
+            "cpu_threads": torch.get_num_threads(), "devices": ["cpu"]}
+    if torch.cuda.is_available():
+        info["devices"] += [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
+    for mod in ("torchvision", "numpy", "scipy", "PIL", "safetensors", "typer", "rich", "yaml"):
+        try:
+            m = __import__(mod)
+            info[mod] = getattr(m, "__version__", "?")
+        except ImportError:
+            info[mod] = "missing"
+    try:
+        from ganctl import ops
+
+        info["ops"] = ops.status()
+    except Exception as e:
+        info["ops"] = {"error": f"{type(e).__name__}: {e}"}
+    import shutil
+
+    info["ffmpeg"] = shutil.which("ffmpeg") or "not found (MP4 output unavailable; GIF and PNG frames work)"
+    info["tensorboard"] = _has("tensorboard")
+    info["cache_dir"] = os.environ.get("GANCTL_CACHE", str(Path.home() / ".cache" / "ganctl"))
+    return info
+
+
+def _has(mod: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(mod) is not None

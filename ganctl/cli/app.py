@@ -1,0 +1,56 @@
+"""The `ganctl` Typer app: builds the command tree from the command modules and maps errors to exit codes.
+
+Each `cmd_*` module owns a group of subcommands and registers them with `register(app)`. Heavy imports (torch)
+happen inside the command bodies so that `ganctl --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ganctl.errors import EXIT_INTERRUPTED, GanctlError
+
+app = typer.Typer(
+    name="ganctl",
+    help="Train, resume, sample and measure generative adversarial networks.\n\nExample: ganctl train --preset dcgan-fashion-mnist --data data/fmnist --kimg 50",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register_all() -> None:
+    from ganctl.cli import cmd_data, cmd_info, cmd_metrics, cmd_ops, cmd_sample, cmd_train
+
+    for mod in (cmd_data, cmd_train, cmd_sample, cmd_metrics, cmd_ops, cmd_info):
+        mod.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning ganctl errors into one line and an exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except GanctlError as e:
+        print(f"ganctl: error: {e.message}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("ganctl: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except SystemExit:
+        raise
+    except Exception as e:  # click's own usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(EXIT_INTERRUPTED)
+        raise
+    sys.exit(0)

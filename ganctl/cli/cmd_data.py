@@ -1,0 +1,79 @@
+"""`ganctl prepare-data`: the CLI face of ganctl.data.prepare (parse flags, call, render the report on stderr)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+HELP = """Turn an image source into a prepared dataset: DEST/dataset.safetensors + DEST/manifest.json.
+
+SOURCE is auto-detected: an image folder (recursive; class subfolders become labels), a .zip of one, an NVlabs
+dataset (folder or zip with dataset.json), an MNIST/Fashion-MNIST idx folder, or the CIFAR-10 python tarball
+(cifar-10-python.tar.gz or its cifar-10-batches-py/ folder).
+
+Unusable inputs (zero-byte, truncated, not an image, tiny, huge, duplicates) are skipped and listed in the
+manifest; --strict refuses the whole source instead (exit 2). CMYK, 16-bit, palette and alpha images are converted
+(alpha is composited on white).
+
+\b
+Examples:
+  ganctl prepare-data /usr/share/datasets/fashion-mnist data/fmnist
+  ganctl prepare-data photos/ data/photos64 --resolution 64 --policy center-crop --channels 3
+  ganctl prepare-data cifar-10-python.tar.gz data/cifar10 --split all --strict
+"""
+
+
+def _progress_printer():
+    last = [time.monotonic()]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 5.0 and total:
+            last[0] = now
+            print(f"  {phase}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def prepare_data(
+    source: Path = typer.Argument(..., metavar="SOURCE", help="Image folder, .zip, NVlabs dataset, MNIST idx folder or CIFAR-10 tarball."),
+    dest: Path = typer.Argument(..., metavar="DEST", help="Output folder (created); receives dataset.safetensors and manifest.json."),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Output side N (NxN). Default: the source's size if all images share one square size."),
+    policy: str = typer.Option("center-crop", "--policy", help="How non-square/other sizes become NxN: center-crop, pad (black borders) or stretch."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="1 (greyscale) or 3 (RGB). Default: 1 if every image is greyscale, else 3."),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="Stop after this many usable images (in sorted source order)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the manifest (default: DEST's folder name)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Decoding processes (default: min(4, CPU count))."),
+    split: Optional[str] = typer.Option(None, "--split", help="MNIST/CIFAR sources: train, test or all (default train)."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse (exit 2, nothing written) if any input would be skipped."),
+    min_size: int = typer.Option(8, "--min-size", help="Skip images whose shorter side is below this many pixels."),
+    max_pixels: int = typer.Option(64 * 1024 * 1024, "--max-pixels", help="Skip images with more pixels than this (decompression-bomb guard)."),
+    keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Keep inputs whose bytes repeat an earlier input."),
+) -> None:
+    from ganctl.data.prepare import PrepareOptions, prepare_dataset
+
+    opts = PrepareOptions(resolution=resolution, channels=channels, policy=policy, max_images=max_images, name=name, workers=workers,
+                          strict=strict, split=split, min_size=min_size, max_pixels=max_pixels, keep_duplicates=keep_duplicates)
+    r = prepare_dataset(source, dest, opts, progress=_progress_printer())
+    classes = f"{len(r.label_names)} classes" if r.label_names else "unlabelled"
+    print(f"prepared {r.count} images ({r.resolution}x{r.resolution}, {r.channels} channel{'s' if r.channels > 1 else ''}, {classes}) "
+          f"from {r.source_kind} source in {r.seconds:.1f} s -> {r.dest}", file=sys.stderr)
+    if r.skipped_counts:
+        detail = ", ".join(f"{k} {v}" for k, v in r.skipped_counts.items())
+        print(f"skipped {sum(r.skipped_counts.values())}: {detail} (each listed in {r.dest / 'manifest.json'})", file=sys.stderr)
+        for s in r.skipped[:5]:
+            print(f"  {s['path']}: {s['reason']}", file=sys.stderr)
+        if len(r.skipped) > 5:
+            print(f"  ... and {len(r.skipped) - 5} more", file=sys.stderr)
+    if r.converted_counts:
+        print("converted: " + ", ".join(f"{k} {v}" for k, v in r.converted_counts.items()), file=sys.stderr)
+    for note in r.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prepare-data", help=HELP, no_args_is_help=True)(prepare_data)

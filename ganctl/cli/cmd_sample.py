@@ -1,0 +1,79 @@
+"""`ganctl sample`, `ganctl interpolate` and `ganctl style-mix`: images from a trained generator."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+SOURCE_HELP = "A run directory or checkpoint (.safetensors). Default: the newest run under ./runs."
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sample", help="Generate images by seed from a trained run.\n\n"
+                 "Example: ganctl sample runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --seeds 0-63 --grid --outdir out\n\n"
+                 "An image depends only on its seed. Truncation PSI < 1 trades variety for fidelity: style models "
+                 "lerp w toward the average w; z-input models (mlp, dcgan) scale z toward 0.")
+    def sample(
+        source: Optional[str] = typer.Argument(None, help=SOURCE_HELP),
+        seeds: str = typer.Option("0-15", "--seeds", help="Seed list: 0-63, 1,5,9 or 0-3,7."),
+        truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi (1 = none)."),
+        truncation_cutoff: Optional[int] = typer.Option(None, "--truncation-cutoff", help="Style models: truncate only the first K layers."),
+        noise_mode: str = typer.Option("const", "--noise-mode", help="Style models: const, random or none."),
+        class_idx: Optional[int] = typer.Option(None, "--class", help="Class index for conditional models (default: seed % classes)."),
+        grid: bool = typer.Option(False, "--grid", help="Write one grid.png instead of one file per seed."),
+        outdir: str = typer.Option("samples", "--outdir", help="Output folder."),
+        device: str = typer.Option("auto", "--device"),
+        batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (does not change the images)."),
+        as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    ) -> None:
+        from ganctl import api
+        from ganctl.cli.seeds import parse_seeds
+        from ganctl.errors import UsageError
+
+        if noise_mode not in ("const", "random", "none"):
+            raise UsageError(f"--noise-mode {noise_mode!r}: use const, random or none")
+        if batch_size < 1:
+            raise UsageError("--batch-size: must be at least 1")
+        res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device, batch_size)
+        if as_json:
+            print(json.dumps(res))
+        else:
+            typer.echo(f"{res['count']} images from {res['checkpoint']}", err=True)
+            print(res["files"][-1] if grid else outdir)
+
+    @app.command("interpolate", help="Interpolate between seeds and write a GIF, an MP4 or PNG frames.\n\n"
+                 "Example: ganctl interpolate runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --seeds 1,5,9 --steps 24 --loop --out walk.gif")
+    def interpolate(
+        source: Optional[str] = typer.Argument(None, help=SOURCE_HELP),
+        seeds: str = typer.Option("0-2", "--seeds", help="Keyframe seeds, in order: 1,5,9."),
+        steps: int = typer.Option(30, "--steps", help="Frames between consecutive keyframes."),
+        method: str = typer.Option("slerp", "--method", help="lerp or slerp (slerp suits Gaussian z)."),
+        space: str = typer.Option("z", "--space", help="z, or w for style models (lerp in W is the usual choice)."),
+        loop: bool = typer.Option(False, "--loop", help="Return to the first seed for a seamless loop."),
+        out: str = typer.Option("interp.gif", "--out", help="FILE.gif, FILE.mp4 (needs ffmpeg) or a folder for PNG frames."),
+        truncation: float = typer.Option(1.0, "--truncation"),
+        class_idx: Optional[int] = typer.Option(None, "--class"),
+        fps: int = typer.Option(24, "--fps"),
+        device: str = typer.Option("auto", "--device"),
+    ) -> None:
+        from ganctl import api
+        from ganctl.cli.seeds import parse_seeds
+
+        res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device)
+        typer.echo(f"{res['frames']} frames from {res['checkpoint']}", err=True)
+        print(out)
+
+    @app.command("style-mix", help="Style-mixing grid for style-based generators.\n\n"
+                 "Example: ganctl style-mix runs/stylegan-tiny/00000-fmnist32-32-b32 --rows 1-4 --cols 5-8 --styles 0-3 --out mix.png")
+    def style_mix(
+        source: Optional[str] = typer.Argument(None, help=SOURCE_HELP),
+        rows: str = typer.Option("0-3", "--rows"),
+        cols: str = typer.Option("4-7", "--cols"),
+        styles: str = typer.Option("0-6", "--styles"),
+        out: str = typer.Option("style-mix.png", "--out"),
+    ) -> None:
+        from ganctl.errors import NotImplementedYet
+
+        raise NotImplementedYet("`ganctl style-mix` arrives with the StyleGAN2 family and is not available in this build yet")

@@ -1,0 +1,66 @@
+"""`ganctl train` and `ganctl resume`."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train", help="Train a GAN from a preset on a prepared dataset.\n\n"
+                 "Example: ganctl train --preset dcgan-fashion-mnist --data data/fmnist32 --kimg 20 train.batch=32\n\n"
+                 "Config merge order: defaults < --preset < --config FILE < key=value overrides < flags.")
+    def train(
+        overrides: List[str] = typer.Argument(None, help="Dotted overrides, e.g. train.batch=32 optim.g.lr=0.001", show_default=False),
+        preset: Optional[str] = typer.Option(None, "--preset", help="Preset name (see `ganctl presets list`) or a .yaml path."),
+        data: Optional[str] = typer.Option(None, "--data", help="Prepared dataset directory (from `ganctl prepare-data`)."),
+        outdir: str = typer.Option("runs", "--outdir", help="Where run directories are created."),
+        kimg: Optional[float] = typer.Option(None, "--kimg", help="Train until this many thousand real images have been shown."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (initialisation, latents, data order)."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="Global batch size."),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
+        config: Optional[str] = typer.Option(None, "--config", help="A YAML file merged over the preset."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config (YAML) and exit."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and the run directory."),
+    ) -> None:
+        from ganctl import api
+        from ganctl.cli.render import EventRenderer
+
+        if dry_run:
+            import yaml
+
+            cfg = api.resolve_train_config(preset, config, overrides or [], data, kimg, seed, device, batch)
+            sys.stdout.write(yaml.safe_dump(cfg, sort_keys=False))
+            return
+        render = EventRenderer(quiet=quiet)
+        try:
+            result = api.train(preset=preset, data=data, outdir=outdir, kimg=kimg, seed=seed, device=device,
+                               config_file=config, overrides=overrides or [], batch=batch, emit=render, argv=sys.argv)
+        finally:
+            render.close()
+        print(result["run_dir"])
+
+    @app.command("resume", help="Continue a training run in its own directory, restoring everything.\n\n"
+                 "Example: ganctl resume runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --kimg 40\n\n"
+                 "Only overrides that cannot change the result are accepted (train.kimg, device, cadence).")
+    def resume(
+        run_dir: str = typer.Argument(..., help="The run directory to continue."),
+        overrides: List[str] = typer.Argument(None, help="Allowed: train.kimg, train.device, train.snapshot_ticks, ...", show_default=False),
+        kimg: Optional[float] = typer.Option(None, "--kimg", help="New total length in kimg."),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="Data loader threads."),
+        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="A checkpoint file name in RUN_DIR/checkpoints (default: latest)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q"),
+    ) -> None:
+        from ganctl import api
+        from ganctl.cli.render import EventRenderer
+
+        render = EventRenderer(quiet=quiet)
+        try:
+            result = api.resume(run_dir, kimg=kimg, device=device, workers=workers, checkpoint=checkpoint,
+                                overrides=overrides or [], emit=render, argv=sys.argv)
+        finally:
+            render.close()
+        print(result["run_dir"])

@@ -1,0 +1,96 @@
+"""The config schema: every key ganctl understands, its default, and how its value is checked.
+
+Sections `model` and `loss` are open-ended by design: their allowed keys come from the chosen model family and loss
+type (each module's DEFAULTS), so a new family plugs in by registering, without touching this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Family name -> module exposing DEFAULTS and build(model_cfg, img_resolution, img_channels, num_classes) -> (G, D).
+MODEL_FAMILIES = {
+    "mlp": "ganctl.models.mlp",
+    "dcgan": "ganctl.models.dcgan",
+    "stylegan2": "ganctl.models.stylegan2",
+}
+
+# Loss type -> "module:Class"; the module has DEFAULTS, the class implements accumulate_gradients(phase, ...).
+LOSS_TYPES = {
+    "nonsaturating": "ganctl.losses.adversarial:AdversarialLoss",
+    "hinge": "ganctl.losses.adversarial:AdversarialLoss",
+    "wasserstein": "ganctl.losses.adversarial:AdversarialLoss",
+    "lsgan": "ganctl.losses.adversarial:AdversarialLoss",
+    "stylegan2": "ganctl.losses.stylegan2:StyleGAN2Loss",
+}
+
+# `None` as a default means "unset"; ANY_TYPE lists keys whose value may be of any of several types.
+BASE_DEFAULTS: dict = {
+    "description": "",
+    "model": {"family": "dcgan"},
+    "loss": {"type": "nonsaturating"},
+    "optim": {
+        "g": {"lr": 0.0002, "betas": [0.5, 0.999], "eps": 1e-8},
+        "d": {"lr": 0.0002, "betas": [0.5, 0.999], "eps": 1e-8},
+        "d_steps": 1,
+        "g_reg_interval": None,
+        "d_reg_interval": None,
+    },
+    "train": {
+        "batch": 64,
+        "batch_gpu": None,
+        "kimg": 100.0,
+        "tick_kimg": 4.0,
+        "snapshot_ticks": 10,
+        "image_snapshot_ticks": 10,
+        "keep_checkpoints": 5,
+        "ema_kimg": 10.0,
+        "ema_rampup": None,
+        "seed": 0,
+        "workers": 2,
+        "device": "auto",
+        "mirror": False,
+        "grid_size": 64,
+        "nonfinite": "stop",
+        "tensorboard": True,
+    },
+    "data": {"path": None, "desc": None},
+}
+
+CHOICES = {
+    ("train", "device"): ("auto", "cpu", "cuda"),
+    ("train", "nonfinite"): ("stop", "skip"),
+    ("model", "family"): tuple(MODEL_FAMILIES),
+    ("loss", "type"): tuple(LOSS_TYPES),
+}
+
+# Keys whose unset (None) default still has a type to check against.
+TYPED_NONE = {
+    ("optim", "g_reg_interval"): int,
+    ("optim", "d_reg_interval"): int,
+    ("train", "batch_gpu"): int,
+    ("train", "ema_rampup"): float,
+    ("data", "path"): str,
+    ("data", "desc"): str,
+}
+
+# Keys `ganctl resume` may change: they cannot change what the run computes.
+RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "snapshot_ticks"),
+               ("train", "image_snapshot_ticks"), ("train", "keep_checkpoints"), ("train", "tensorboard"),
+               ("train", "tick_kimg")}
+
+
+def family_defaults(family: str) -> dict:
+    return dict(importlib.import_module(MODEL_FAMILIES[family]).DEFAULTS)
+
+
+def loss_defaults(loss_type: str) -> dict:
+    module, _ = LOSS_TYPES[loss_type].split(":")
+    mod = importlib.import_module(module)
+    d = getattr(mod, "DEFAULTS_BY_TYPE", None)
+    return dict(d[loss_type]) if d else dict(mod.DEFAULTS)
+
+
+def loss_class(loss_type: str):
+    module, cls = LOSS_TYPES[loss_type].split(":")
+    return getattr(importlib.import_module(module), cls)

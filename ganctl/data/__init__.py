@@ -1,0 +1,1 @@
+"""Data: turning image sources into a prepared dataset file, and reading prepared datasets fast."""

@@ -1,0 +1,187 @@
+"""The prepared dataset format: one safetensors file of uint8 images and int64 labels, plus its manifest.
+
+Layout of a prepared dataset directory DEST:
+  DEST/dataset.safetensors   tensors `images` (uint8, N x C x H x W) and `labels` (int64, N; -1 when unlabelled);
+                             metadata key `ganctl_dataset` = format version, `manifest` = the manifest as JSON
+                             without its per-image lists, plus `manifest_sha256` of manifest.json
+  DEST/manifest.json         the full manifest (per-image source + sha256, skipped inputs), pretty-printed for people
+
+Reading memory-maps the tensor payload (numpy.memmap at the offsets the safetensors header gives), so a batch read is
+one fancy-index into the page cache and datasets larger than RAM work. safetensors itself is only used for the
+header format, so any safetensors tool can open the file too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from ganctl.errors import DataError
+
+FORMAT_VERSION = "1"
+DATA_FILE = "dataset.safetensors"
+MANIFEST_FILE = "manifest.json"
+
+
+def resolve_dataset_path(path: str | os.PathLike) -> Path:
+    """Accept either the dataset directory or the dataset file itself; return the file path."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / DATA_FILE
+    if not p.is_file():
+        raise DataError(f"{path}: no prepared dataset here (expected {DATA_FILE}); run `ganctl prepare-data SOURCE {path}` first")
+    return p
+
+
+def _read_header(path: Path) -> tuple[dict, int]:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(8)
+            if len(raw) != 8:
+                raise ValueError("file shorter than its header")
+            (n,) = struct.unpack("<Q", raw)
+            if n > 100_000_000:
+                raise ValueError("header length out of range")
+            header = json.loads(f.read(n))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not a readable ganctl dataset ({e}); prepare it again with `ganctl prepare-data`") from None
+    return header, 8 + n
+
+
+class PreparedDataset:
+    """Random-access reader of a prepared dataset. Cheap to open; safe to use from DataLoader workers."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = resolve_dataset_path(path)
+        header, data_start = _read_header(self.path)
+        meta = header.get("__metadata__", {}) or {}
+        if meta.get("ganctl_dataset") != FORMAT_VERSION or "images" not in header or "labels" not in header:
+            raise DataError(f"{self.path}: not a ganctl dataset (format {FORMAT_VERSION}); prepare it with `ganctl prepare-data`")
+        self.manifest = json.loads(meta.get("manifest", "{}"))
+        size = self.path.stat().st_size
+        img, lab = header["images"], header["labels"]
+        if img["dtype"] != "U8" or lab["dtype"] != "I64" or len(img["shape"]) != 4:
+            raise DataError(f"{self.path}: unexpected tensor layout; prepare the dataset again")
+        if max(img["data_offsets"][1], lab["data_offsets"][1]) + data_start > size:
+            raise DataError(f"{self.path}: file is truncated ({size} bytes); prepare the dataset again")
+        self.shape = tuple(img["shape"])
+        self._img_offset = data_start + img["data_offsets"][0]
+        self._lab_offset = data_start + lab["data_offsets"][0]
+        self._images = None
+        self._labels = None
+
+    # memmaps are opened lazily so a pickled reader (DataLoader workers) reopens them in the child.
+    def __getstate__(self):
+        d = self.__dict__.copy()
+        d["_images"] = None
+        d["_labels"] = None
+        return d
+
+    @property
+    def images(self) -> np.memmap:
+        if self._images is None:
+            self._images = np.memmap(self.path, dtype=np.uint8, mode="r", offset=self._img_offset, shape=self.shape)
+        return self._images
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._labels is None:
+            self._labels = np.array(np.memmap(self.path, dtype=np.int64, mode="r", offset=self._lab_offset, shape=(self.shape[0],)))
+        return self._labels
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    @property
+    def resolution(self) -> int:
+        return self.shape[2]
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.manifest.get("label_names", []))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name") or self.path.parent.name
+
+    def full_manifest(self) -> dict:
+        """The complete manifest (per-image sources and hashes, skipped inputs) from manifest.json next to the file."""
+        p = self.path.parent / MANIFEST_FILE
+        if not p.is_file():
+            return dict(self.manifest)
+        return json.loads(p.read_text())
+
+    def get_batch(self, indices) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images (B, C, H, W) and int64 labels (B,) for the given indices (any order)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        # Sorted reads touch the memmap in file order; then undo the sort.
+        order = np.argsort(idx, kind="stable")
+        imgs = np.empty((len(idx),) + self.shape[1:], dtype=np.uint8)
+        imgs[order] = self.images[idx[order]]
+        return imgs, self.labels[idx]
+
+
+_EMBED_DROP = ("images", "skipped")  # per-input lists: manifest.json only (see write_dataset)
+_WRITE_CHUNK = 64 << 20
+
+
+def write_dataset(dest: str | os.PathLike, images: np.ndarray, labels: np.ndarray, manifest: dict) -> Path:
+    """Write a prepared dataset atomically. `images` is uint8 (N, C, H, W); `labels` int64 (N,), -1 = no label.
+
+    The file is written next to its final name and renamed into place, so an interrupted prepare never leaves a
+    dataset that looks complete. The safetensors file is streamed in 64 MiB slices, so `images` may be a memmap
+    larger than RAM. The copy of the manifest embedded in the file leaves out the per-image and skipped lists
+    (they would make every open parse megabytes of JSON) and records `manifest_sha256`, the hash of manifest.json.
+    """
+    import hashlib
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if images.dtype != np.uint8 or not images.flags.c_contiguous:
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    if images.ndim != 4 or labels.shape != (images.shape[0],):
+        raise ValueError(f"bad dataset arrays: images {images.shape}, labels {labels.shape}")
+    manifest = dict(manifest)
+    manifest.update(count=int(images.shape[0]), channels=int(images.shape[1]), resolution=int(images.shape[2]), format=FORMAT_VERSION)
+    manifest_text = json.dumps(manifest, indent=1) + "\n"
+    embedded = {k: v for k, v in manifest.items() if k not in _EMBED_DROP}
+    embedded["manifest_sha256"] = hashlib.sha256(manifest_text.encode()).hexdigest()
+
+    # safetensors layout: u64 header length, JSON header (space-padded to 8 bytes), then the tensors' bytes.
+    # Labels go first so the int64 data stays 8-byte aligned, as safetensors' own writer orders by alignment.
+    n_lab, n_img = labels.nbytes, images.nbytes
+    header = {
+        "__metadata__": {"ganctl_dataset": FORMAT_VERSION, "manifest": json.dumps(embedded)},
+        "labels": {"dtype": "I64", "shape": list(labels.shape), "data_offsets": [0, n_lab]},
+        "images": {"dtype": "U8", "shape": list(images.shape), "data_offsets": [n_lab, n_lab + n_img]},
+    }
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    tmp = dest / (DATA_FILE + ".tmp")
+    flat = images.reshape(-1)
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        f.write(labels.astype("<i8", copy=False).tobytes())
+        for start in range(0, flat.size, _WRITE_CHUNK):
+            f.write(memoryview(np.ascontiguousarray(flat[start : start + _WRITE_CHUNK])))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, dest / DATA_FILE)
+    mtmp = dest / (MANIFEST_FILE + ".tmp")
+    mtmp.write_text(manifest_text)
+    os.replace(mtmp, dest / MANIFEST_FILE)
+    return dest / DATA_FILE

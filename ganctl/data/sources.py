@@ -1,0 +1,188 @@
+"""Finding out what kind of image source a path is, and listing its inputs.
+
+Owns source auto-detection for `ganctl prepare-data` and the two shapes a source comes in:
+- FileSource: encoded image files in a folder or a zip (plain, class subfolders, or NVlabs-style with dataset.json).
+  Only names and labels are listed here; the bytes are read later, in the worker processes (`read_member`).
+- ArraySource: pixel arrays already decoded from MNIST-style idx files or the CIFAR-10 python batches
+  (see `ganctl.data.arrays`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ganctl.data.decode import IMAGE_EXTENSIONS
+from ganctl.errors import DataError
+
+NVLABS_JSON = "dataset.json"
+_IGNORED_DIRS = {"__MACOSX"}
+_IDX_IMAGES = re.compile(r"^(train|t10k)-images[-.]idx3-ubyte(\.gz)?$")
+
+
+@dataclass
+class FileSource:
+    kind: str  # "folder" | "zip" | "nvlabs-folder" | "nvlabs-zip"
+    root: Path  # the folder, or the zip file
+    prefix: str  # path inside the zip that the relative paths start from ("" for folders)
+    items: list[tuple[str, int]]  # (relative posix path, label or -1), sorted by path
+    label_names: list[str]
+    skipped: list[dict] = field(default_factory=list)  # inputs refused while listing (no decode needed)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ArraySource:
+    kind: str  # "mnist-idx" | "fashion-mnist-idx" | "cifar10"
+    root: Path
+    pixels: np.ndarray  # uint8 (N, H, W) or (N, H, W, 3)
+    labels: np.ndarray  # int64 (N,)
+    ids: list[str]  # per-image id, e.g. "train-images-idx3-ubyte.gz[17]"
+    label_names: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".") or name in _IGNORED_DIRS or name == "Thumbs.db"
+
+
+def _is_image_name(name: str) -> bool:
+    return posixpath.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _labels_from_folders(paths: list[str]) -> tuple[list[int], list[str], list[str]]:
+    """Class subfolders -> labels. All images inside top-level folders: labelled; any at the top: unlabelled."""
+    notes = []
+    if not paths or any("/" not in p for p in paths):
+        if paths and any("/" in p for p in paths):
+            notes.append("some images sit at the top level next to subfolders: dataset is unlabelled")
+        return [-1] * len(paths), [], notes
+    names = sorted({p.split("/", 1)[0] for p in paths})
+    index = {n: i for i, n in enumerate(names)}
+    return [index[p.split("/", 1)[0]] for p in paths], names, notes
+
+
+def _split_listing(names: list[str]) -> tuple[list[str], list[dict]]:
+    images, skipped = [], []
+    for n in sorted(names):
+        if _is_image_name(n):
+            images.append(n)
+        elif posixpath.basename(n) != NVLABS_JSON:
+            skipped.append({"path": n, "kind": "unsupported-extension", "reason": f"extension {posixpath.splitext(n)[1] or '(none)'!r} is not an image type"})
+    return images, skipped
+
+
+def _nvlabs_items(raw: bytes, where: str, images: list[str], skipped: list[dict]) -> tuple[list[tuple[str, int]], list[str]]:
+    """NVlabs dataset.json: {"labels": [[relpath, int], ...]} or {"labels": null}."""
+    try:
+        meta = json.loads(raw)
+        labels = meta.get("labels") if isinstance(meta, dict) else None
+        if labels is not None:
+            table = {str(p).replace("\\", "/"): int(c) for p, c in labels}
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{where}: not a valid NVlabs dataset.json ({e}); expected {{\"labels\": [[path, class], ...]}}") from None
+    if labels is None:
+        return [(p, -1) for p in images], []
+    present = set(images)
+    items = []
+    for p in images:
+        if p in table:
+            items.append((p, table[p]))
+        else:
+            skipped.append({"path": p, "kind": "missing-label", "reason": f"not listed in {NVLABS_JSON}"})
+    for p in sorted(set(table) - present):
+        skipped.append({"path": p, "kind": "missing-file", "reason": f"listed in {NVLABS_JSON} but not in the source"})
+    n = max(table.values(), default=-1) + 1
+    return items, [str(i) for i in range(n)]
+
+
+def _folder_source(root: Path) -> FileSource:
+    names = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+        rel = Path(dirpath).relative_to(root).as_posix()
+        for f in filenames:
+            if not _is_hidden(f):
+                names.append(f if rel == "." else f"{rel}/{f}")
+    images, skipped = _split_listing(names)
+    if (root / NVLABS_JSON).is_file():
+        items, label_names = _nvlabs_items((root / NVLABS_JSON).read_bytes(), str(root / NVLABS_JSON), images, skipped)
+        return FileSource("nvlabs-folder", root, "", items, label_names, skipped)
+    labels, label_names, notes = _labels_from_folders(images)
+    return FileSource("folder", root, "", list(zip(images, labels)), label_names, skipped, notes)
+
+
+def _zip_source(path: Path) -> FileSource:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [i.filename for i in zf.infolist() if not i.is_dir()]
+            names = [n for n in names if not any(_is_hidden(part) for part in n.split("/"))]
+            # A zip made by compressing a folder wraps everything in that folder: look inside it.
+            prefix = ""
+            tops = {n.split("/", 1)[0] for n in names}
+            if len(tops) == 1 and all("/" in n for n in names):
+                prefix = tops.pop() + "/"
+            rel = [n[len(prefix):] for n in names]
+            images, skipped = _split_listing(rel)
+            if NVLABS_JSON in rel:
+                items, label_names = _nvlabs_items(zf.read(prefix + NVLABS_JSON), f"{path}:{NVLABS_JSON}", images, skipped)
+                return FileSource("nvlabs-zip", path, prefix, items, label_names, skipped)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise DataError(f"{path}: cannot read the zip file ({e})") from None
+    labels, label_names, notes = _labels_from_folders(images)
+    return FileSource("zip", path, prefix, list(zip(images, labels)), label_names, skipped, notes)
+
+
+def detect(source: str | os.PathLike, split: str | None) -> FileSource | ArraySource:
+    """Auto-detect the source kind and list it. Raises DataError (exit 2) with one line when it cannot."""
+    from ganctl.data import arrays
+
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{source}: no such file or directory; give an image folder, a .zip, an MNIST idx folder or the CIFAR-10 tarball")
+    array_kind = None
+    if path.is_dir():
+        if not (path / NVLABS_JSON).is_file():
+            if any(_IDX_IMAGES.match(p.name) for p in path.iterdir()):
+                array_kind = "idx"
+            elif arrays.find_cifar(path) is not None:
+                array_kind = "cifar"
+    elif zipfile.is_zipfile(path):
+        pass
+    elif tarfile.is_tarfile(path):
+        array_kind = "cifar"
+    else:
+        raise DataError(f"{source}: not a folder, .zip, idx folder or CIFAR-10 tarball; point SOURCE at one of those")
+    if array_kind is None and split is not None:
+        raise DataError(f"--split applies to MNIST idx and CIFAR-10 sources only; {source} is an image folder or zip")
+    if array_kind == "idx":
+        return arrays.read_idx(path, split or "train")
+    if array_kind == "cifar":
+        return arrays.read_cifar(path, split or "train")
+    src = _folder_source(path) if path.is_dir() else _zip_source(path)
+    if not src.items and not src.skipped:
+        raise DataError(f"{source}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))}, any letter case)")
+    return src
+
+
+# ---- worker side: reading the bytes of one listed input --------------------------------------------------------
+
+_open_zips: dict[str, zipfile.ZipFile] = {}
+
+
+def read_member(kind: str, root: str, prefix: str, rel: str) -> bytes:
+    """Bytes of one listed input. Zip handles are cached per process (workers read many members of one zip)."""
+    if kind.endswith("zip"):
+        zf = _open_zips.get(root)
+        if zf is None:
+            zf = _open_zips[root] = zipfile.ZipFile(root)
+        return zf.read(prefix + rel)
+    return (Path(root) / rel).read_bytes()

@@ -1,0 +1,113 @@
+"""The classic GAN losses: non-saturating, hinge, Wasserstein (+ gradient penalty), least squares; plus R1 and
+feature matching as options that combine with any of them.
+
+`accumulate_gradients(phase, ...)` computes the phase's loss, multiplies by `gain` (the lazy-regularisation interval
+or 1) and calls backward, leaving gradients in G or D. Randomness (GP interpolation weights) comes from torch's global
+RNG, which the engine seeds per step so that resumed runs repeat exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_COMMON = {"r1_gamma": 0.0, "feature_matching": 0.0, "label_smoothing": 0.0}
+DEFAULTS_BY_TYPE = {
+    "nonsaturating": dict(_COMMON),
+    "lsgan": dict(_COMMON),
+    "hinge": dict(_COMMON),
+    "wasserstein": {**_COMMON, "gp_weight": 10.0, "drift": 0.001},
+}
+
+
+class AdversarialLoss(nn.Module):
+    def __init__(self, G, D, cfg: dict, device, augment_pipe=None):
+        super().__init__()
+        self.G, self.D = [G], [D]  # lists: keep the networks out of this module's state_dict
+        self.cfg = cfg
+        self.type = cfg["type"]
+        self.augment_pipe = augment_pipe
+        self.device = device
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _run_G(self, z, c):
+        return self.G[0](z, c)
+
+    def _run_D(self, img, c, return_features=False):
+        if self.augment_pipe is not None:
+            img = self.augment_pipe(img)
+        return self.D[0](img, c, return_features=return_features)
+
+    def _g_adv(self, logits):
+        if self.type == "nonsaturating":
+            return F.softplus(-logits)
+        if self.type == "lsgan":
+            return (logits - 1).square()
+        return -logits  # hinge and wasserstein: G maximises D's score
+
+    def _d_adv(self, real_logits, fake_logits):
+        smooth = self.cfg["label_smoothing"]
+        if self.type == "nonsaturating":
+            # One-sided label smoothing (Salimans et al. 2016): real targets 1 - smooth.
+            real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1 - smooth), reduction="none")
+            return real + F.softplus(fake_logits)
+        if self.type == "lsgan":
+            return (real_logits - (1 - smooth)).square() + fake_logits.square()
+        if self.type == "hinge":
+            return F.relu(1 - real_logits) + F.relu(1 + fake_logits)
+        return fake_logits - real_logits  # wasserstein critic
+
+    # -- phases --------------------------------------------------------------------------------------------
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg) -> dict:
+        stats = {}
+        fm = self.cfg["feature_matching"]
+        if phase in ("Gmain", "Gboth"):
+            fake = self._run_G(gen_z, gen_c)
+            if fm > 0:
+                logits, f_fake = self._run_D(fake, gen_c, return_features=True)
+                with torch.no_grad():
+                    _, f_real = self._run_D(real_img, real_c, return_features=True)
+                # Feature matching (Salimans et al. 2016): match D's mean intermediate features of real and fake.
+                fm_loss = (f_fake.mean(0) - f_real.mean(0)).square().mean()
+                stats["Loss/G/feature_matching"] = fm_loss.item()
+            else:
+                logits = self._run_D(fake, gen_c)
+                fm_loss = 0.0
+            adv = self._g_adv(logits).mean()
+            stats["Loss/G/loss"] = adv.item()
+            ((adv + fm * fm_loss) * gain).backward()
+
+        if phase in ("Dmain", "Dboth"):
+            with torch.no_grad():
+                fake = self._run_G(gen_z, gen_c)
+            fake_logits = self._run_D(fake, gen_c)
+            real_logits = self._run_D(real_img, real_c)
+            loss = self._d_adv(real_logits, fake_logits).mean()
+            stats["Loss/D/loss"] = loss.item()
+            stats["Scores/real"] = real_logits.mean().item()
+            stats["Scores/fake"] = fake_logits.mean().item()
+            if self.type == "wasserstein":
+                drift = self.cfg["drift"] * real_logits.square().mean()
+                gp = self._gradient_penalty(real_img, fake, real_c)
+                stats["Loss/D/gp"] = gp.item()
+                loss = loss + drift + self.cfg["gp_weight"] * gp
+            (loss * gain).backward()
+
+        r1_gamma = self.cfg["r1_gamma"]
+        if r1_gamma > 0 and phase in ("Dreg", "Dboth"):
+            real = real_img.detach().requires_grad_(True)
+            logits = self._run_D(real, real_c)
+            (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+            penalty = grad.square().flatten(1).sum(1).mean()
+            stats["Loss/D/r1"] = penalty.item()
+            (penalty * (r1_gamma / 2) * gain).backward()
+        return stats
+
+    def _gradient_penalty(self, real, fake, c):
+        """WGAN-GP (Gulrajani et al. 2017): (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
+        alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+        logits = self._run_D(x_hat, c)
+        (grad,) = torch.autograd.grad(logits.sum(), x_hat, create_graph=True)
+        return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()

@@ -1,0 +1,70 @@
+"""The StyleGAN2 family (Karras et al. 2020): the `model:` config keys it takes (DEFAULTS) and build() -> (G, D).
+
+Architecture as users know it from NVlabs' code (skip G, resnet D, config F at 1024 with channel_base 32768), so the
+parameter counts equal theirs and their weights map onto these modules one to one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ganctl.errors import UsageError
+
+DEFAULTS = {
+    "z_dim": 512,
+    "w_dim": 512,
+    "mapping_layers": 8,
+    "mapping_lr_mult": 0.01,
+    "w_avg_beta": 0.998,
+    "channel_base": 32768,   # channels at resolution r = min(channel_base // r, channel_max)
+    "channel_max": 512,
+    "num_fp16_res": 4,       # top resolutions computed in fp16 on CUDA (always fp32 on CPU)
+    "conv_clamp": 256,       # activation clamp (None: off); keeps fp16 layers from overflowing
+    "fused_modconv": True,   # grouped-conv modulation at inference; False: always modulate activations
+    "mbstd_group": 4,
+    "mbstd_channels": 1,
+    "d_architecture": "resnet",  # resnet | orig (no residual skips; NVlabs' cifar setting)
+    "d_cmap_layers": 8,      # conditional D: depth of its class -> projection-vector mapping
+}
+
+
+def check_resolution(height: int, width: int | None = None) -> int:
+    """The square power-of-two resolution StyleGAN2 needs, or a UsageError saying how to get one."""
+    width = height if width is None else width
+    if height != width:
+        raise UsageError(f"stylegan2: images are {width}x{height}; the model needs square images: "
+                         "prepare the dataset with `--resolution N` (center-crop/pad to NxN)")
+    if height < 4 or height & (height - 1):
+        nxt = 2 ** math.ceil(math.log2(max(height, 4)))
+        raise UsageError(f"stylegan2: resolution {height} is not a power of two >= 4; prepare the dataset with "
+                         f"`--resolution {nxt}` (pads or resizes to {nxt}x{nxt})")
+    return height
+
+
+def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
+    """(G, D) for a resolved `model:` section. `num_classes` 0 makes both unconditional."""
+    from ganctl.models.stylegan2.discriminator import ARCHITECTURES, Discriminator
+    from ganctl.models.stylegan2.synthesis import Generator
+
+    cfg = {**DEFAULTS, **{k: v for k, v in model_cfg.items() if k != "family"}}
+    check_resolution(int(img_resolution))
+    for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max"):
+        if int(cfg[key]) < 1:
+            raise UsageError(f"config key model.{key}: must be >= 1, got {cfg[key]}")
+    if cfg["d_architecture"] not in ARCHITECTURES:
+        raise UsageError(f"config key model.d_architecture: {cfg['d_architecture']!r} is not one of "
+                         f"{', '.join(ARCHITECTURES)}")
+    c4 = min(int(cfg["channel_base"]) // 4, int(cfg["channel_max"]))
+    if cfg["mbstd_channels"] < 0 or (cfg["mbstd_channels"] and c4 % cfg["mbstd_channels"]):
+        raise UsageError(f"config key model.mbstd_channels: must divide the 4x4 channel count {c4}, "
+                         f"got {cfg['mbstd_channels']}")
+    conv_clamp = cfg["conv_clamp"] if cfg["conv_clamp"] and cfg["conv_clamp"] > 0 else None
+    common = dict(channel_base=int(cfg["channel_base"]), channel_max=int(cfg["channel_max"]),
+                  num_fp16_res=int(cfg["num_fp16_res"]), conv_clamp=conv_clamp)
+    G = Generator(int(cfg["z_dim"]), int(num_classes), int(cfg["w_dim"]), int(img_resolution), int(img_channels),
+                  mapping_layers=int(cfg["mapping_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]),
+                  w_avg_beta=float(cfg["w_avg_beta"]), fused_modconv=bool(cfg["fused_modconv"]), **common)
+    D = Discriminator(int(num_classes), int(img_resolution), int(img_channels), mbstd_group=int(cfg["mbstd_group"]),
+                      mbstd_channels=int(cfg["mbstd_channels"]), architecture=cfg["d_architecture"],
+                      cmap_layers=int(cfg["d_cmap_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]), **common)
+    return G, D

@@ -1,0 +1,92 @@
+"""Loading a trained generator (G_ema) from a run directory or checkpoint, and generating images by seed.
+
+Only safetensors checkpoints are read; the network is rebuilt from the config stored in the checkpoint, so no source
+code or pickle is needed. `source=None` picks the newest run under ./runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ganctl.engine import checkpoint as ckpt
+from ganctl.engine import rundir
+from ganctl.errors import UsageError
+from ganctl.sampling.latents import classes_for_seeds, to_uint8, z_for_seeds
+
+
+def newest_run(root: str | os.PathLike = "runs") -> Path:
+    root = Path(root)
+    cands = [p.parent.parent for p in root.glob("*/*/checkpoints/latest")] if root.is_dir() else []
+    if not cands:
+        raise UsageError(f"no source given and no trained run under ./{root}; pass a run directory or checkpoint, "
+                         f"or train one with `ganctl train`")
+    return max(cands, key=lambda p: (p / rundir.CHECKPOINTS / ckpt.LATEST).lstat().st_mtime)
+
+
+def resolve_checkpoint(source: str | os.PathLike | None) -> Path:
+    """Run dir -> its latest checkpoint; a checkpoint file -> itself; None -> newest run's latest."""
+    path = newest_run() if source is None else Path(source)
+    if path.is_dir():
+        latest = ckpt.latest_checkpoint(path / rundir.CHECKPOINTS) if (path / rundir.CHECKPOINTS).is_dir() else ckpt.latest_checkpoint(path)
+        if latest is None:
+            raise UsageError(f"{path}: no checkpoint found (expected {rundir.CHECKPOINTS}/state-*.safetensors)")
+        return latest
+    if not path.exists():
+        raise UsageError(f"{path}: no such run directory or checkpoint")
+    if path.suffix in (".pkl", ".pt", ".pth"):
+        raise UsageError(f"{path}: pickled checkpoints are never loaded; ganctl reads only its own .safetensors checkpoints")
+    return path
+
+
+class LoadedGenerator:
+    """G_ema of a checkpoint on a device, with the metadata needed to use it."""
+
+    def __init__(self, G: torch.nn.Module, meta: dict, device: torch.device, path: Path):
+        self.G, self.meta, self.device, self.path = G, meta, device, path
+        self.num_classes = getattr(G, "c_dim", 0) or 0
+        self.label_names = meta.get("dataset", {}).get("label_names", [])
+        self.family = meta["config"]["model"]["family"]
+
+    def _check_class(self, class_idx):
+        if class_idx is None:
+            return
+        if not self.num_classes:
+            raise UsageError("--class: this generator is unconditional; drop --class")
+        if not 0 <= class_idx < self.num_classes:
+            raise UsageError(f"--class {class_idx}: out of range; this generator has classes 0..{self.num_classes - 1}")
+
+    @torch.no_grad()
+    def images_float(self, seeds, truncation_psi=1.0, truncation_cutoff=None, class_idx=None, noise_mode="const"):
+        self._check_class(class_idx)
+        z = z_for_seeds(seeds, self.G.z_dim, self.device)
+        c = classes_for_seeds(seeds, self.num_classes, class_idx, self.device)
+        kwargs = {"truncation_psi": truncation_psi, "noise_mode": noise_mode}
+        if truncation_cutoff is not None:
+            kwargs["truncation_cutoff"] = truncation_cutoff
+        return self.G(z, c, **kwargs)
+
+    def iter_images(self, seeds, truncation_psi=1.0, class_idx=None, batch_size=64, truncation_cutoff=None, noise_mode="const"):
+        """Yield uint8 (B, C, H, W) CPU tensors for `seeds` in order; each image depends only on its seed."""
+        seeds = list(seeds)
+        for i in range(0, len(seeds), batch_size):
+            yield to_uint8(self.images_float(seeds[i:i + batch_size], truncation_psi, truncation_cutoff, class_idx, noise_mode)).cpu()
+
+
+def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto") -> LoadedGenerator:
+    from ganctl.config.load import validate_resolved
+    from ganctl.engine.training import resolve_device
+    from ganctl.models import build_networks
+
+    path = resolve_checkpoint(source)
+    dev = resolve_device(device) if isinstance(device, str) else device
+    tensors, meta = ckpt.load_checkpoint(path)
+    cfg = validate_resolved(meta["config"])
+    ds = meta["dataset"]
+    num_classes = len(ds["label_names"]) if cfg["model"]["conditional"] else 0
+    G, _ = build_networks(cfg, ds["resolution"], ds["channels"], num_classes)
+    G.load_state_dict(ckpt.module_state("G_ema", tensors))
+    G.to(dev).eval().requires_grad_(False)
+    return LoadedGenerator(G, meta, dev, path)

@@ -1,0 +1,124 @@
+// Shared maths of ganctl's native ops, used by the C++ (CPU) and CUDA kernels alike.
+//
+// Owns: the activation functions with their first and second derivatives (bias_act and its gradient op), the
+// activation-name parsing, and the tap geometry of upfirdn2d (which input samples and which filter taps feed an
+// output sample). Keeping these in one header is what keeps the CPU and CUDA kernels agreeing with each other.
+#pragma once
+
+#include <math.h>
+#include <cmath>
+#include <string>
+#include <type_traits>
+
+#include <c10/util/Exception.h>
+
+#if defined(__CUDACC__)
+#define GANCTL_HD __host__ __device__ __forceinline__
+#else
+#define GANCTL_HD inline
+#endif
+
+namespace ganctl {
+
+enum Act : int { kLinear = 0, kRelu, kLrelu, kTanh, kSigmoid, kElu, kSelu, kSoftplus, kSwish, kNumActs };
+
+inline int act_from_name(const std::string& name) {
+  static const char* names[] = {"linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"};
+  for (int i = 0; i < kNumActs; ++i)
+    if (name == names[i]) return i;
+  TORCH_CHECK(false, "ganctl::bias_act: unknown activation '", name, "'");
+  return -1;
+}
+
+// SELU's fixed constants (Klambauer et al. 2017), as torch.nn.functional.selu uses them.
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double kSeluScale = 1.0507009873554804934193349852946;
+
+// Float and double overloads that resolve the same way on host and device (expf etc. exist in both).
+GANCTL_HD float exp_(float x) { return expf(x); }
+GANCTL_HD double exp_(double x) { return ::exp(x); }
+GANCTL_HD float tanh_(float x) { return tanhf(x); }
+GANCTL_HD double tanh_(double x) { return ::tanh(x); }
+GANCTL_HD float log1p_(float x) { return log1pf(x); }
+GANCTL_HD double log1p_(double x) { return ::log1p(x); }
+
+template <typename T>
+GANCTL_HD T sigmoid_(T x) { return T(1) / (T(1) + exp_(-x)); }
+
+// Order 0: f(x); order 1: f'(x); order 2: f''(x). `A` and `ORDER` are compile-time so each kernel instance is a
+// straight-line expression the compiler can vectorise.
+template <int A, int ORDER, typename T>
+GANCTL_HD T act_eval(T x, T alpha) {
+  if (A == kLinear) return ORDER == 0 ? x : (ORDER == 1 ? T(1) : T(0));
+  if (A == kRelu) return ORDER == 0 ? (x > T(0) ? x : T(0)) : (ORDER == 1 ? (x > T(0) ? T(1) : T(0)) : T(0));
+  if (A == kLrelu) return ORDER == 0 ? (x > T(0) ? x : x * alpha) : (ORDER == 1 ? (x > T(0) ? T(1) : alpha) : T(0));
+  if (A == kTanh) {
+    T t = tanh_(x);
+    return ORDER == 0 ? t : (ORDER == 1 ? T(1) - t * t : T(-2) * t * (T(1) - t * t));
+  }
+  if (A == kSigmoid) {
+    T s = sigmoid_(x);
+    return ORDER == 0 ? s : (ORDER == 1 ? s * (T(1) - s) : s * (T(1) - s) * (T(1) - T(2) * s));
+  }
+  if (A == kElu) {
+    if (x > T(0)) return ORDER == 0 ? x : (ORDER == 1 ? T(1) : T(0));
+    T e = exp_(x);
+    return ORDER == 0 ? alpha * (e - T(1)) : alpha * e;
+  }
+  if (A == kSelu) {
+    const T a = T(kSeluAlpha), s = T(kSeluScale);
+    if (x > T(0)) return ORDER == 0 ? s * x : (ORDER == 1 ? s : T(0));
+    T e = exp_(x);
+    return ORDER == 0 ? s * a * (e - T(1)) : s * a * e;
+  }
+  if (A == kSoftplus) {
+    // torch's softplus switches to the identity above 20; matching it keeps native == reference bit-for-bit-ish.
+    if (ORDER == 0) return x > T(20) ? x : log1p_(exp_(x));
+    T s = sigmoid_(x);
+    return ORDER == 1 ? s : s * (T(1) - s);
+  }
+  if (A == kSwish) {
+    T s = sigmoid_(x);
+    return ORDER == 0 ? x * s : (ORDER == 1 ? s * (T(1) + x * (T(1) - s)) : s * (T(1) - s) * (T(2) + x * (T(1) - T(2) * s)));
+  }
+  return T(0);
+}
+
+// Calls f(std::integral_constant<int, A>{}) for the runtime activation id: one kernel instance per activation.
+template <typename F>
+void dispatch_act(int act, F&& f) {
+  switch (act) {
+    case kLinear: f(std::integral_constant<int, kLinear>{}); break;
+    case kRelu: f(std::integral_constant<int, kRelu>{}); break;
+    case kLrelu: f(std::integral_constant<int, kLrelu>{}); break;
+    case kTanh: f(std::integral_constant<int, kTanh>{}); break;
+    case kSigmoid: f(std::integral_constant<int, kSigmoid>{}); break;
+    case kElu: f(std::integral_constant<int, kElu>{}); break;
+    case kSelu: f(std::integral_constant<int, kSelu>{}); break;
+    case kSoftplus: f(std::integral_constant<int, kSoftplus>{}); break;
+    case kSwish: f(std::integral_constant<int, kSwish>{}); break;
+    default: TORCH_CHECK(false, "ganctl::bias_act: bad activation id ", act);
+  }
+}
+
+// upfirdn2d tap geometry along one axis.
+//
+// The op is: u = pad(zero_insert(x, up), p0, p1); c[m] = sum_k u[m + k] * w[k] (w = the filter flipped for a true
+// convolution); y[o] = gain * c[o * down]. Only every up-th sample of u is non-zero, so output o reads the input
+// samples i0, i0+1, ... with filter taps k0, k0+up, ... ("polyphase"); k0 in [0, up) is its phase.
+struct AxisTaps {
+  int i0;  // first input index (may be outside [0, n): those samples are zero)
+  int k0;  // first tap index into the correlation-form filter w
+};
+
+GANCTL_HD AxisTaps axis_taps(int o, int up, int down, int p0) {
+  const int q = o * down - p0;                 // position of the window start relative to input sample 0 in u
+  const int k0 = ((-q) % up + up) % up;        // first tap that lands on a non-zero sample
+  return AxisTaps{(q + k0) / up, k0};          // q + k0 is a multiple of up, so the division is exact
+}
+
+inline int upfirdn2d_out_size(int n, int up, int down, int p0, int p1, int taps) {
+  return (n * up + p0 + p1 - taps + down) / down;
+}
+
+}  // namespace ganctl
