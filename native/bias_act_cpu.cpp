@@ -72,7 +72,7 @@ at::Tensor bias_act_cpu(const at::Tensor& x_in, const std::optional<at::Tensor>&
   const int act = act_from_name(std::string(act_name));
   at::Tensor y = at::empty_like(x_in);
   at::Tensor x = in_layout_of(x_in, y);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ganctl_bias_act_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ganctl_bias_act_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     int64_t inner = 1, size = 1;
     std::vector<acc_t> bv = bias_values<acc_t>(b, x, dim, inner, size);
@@ -105,7 +105,7 @@ at::Tensor bias_act_grad_cpu(const at::Tensor& dy_in, const at::Tensor& x_in, co
   at::Tensor x = in_layout_of(x_in, out), dy = in_layout_of(dy_in.to(x_in.scalar_type()), out);
   const bool do_clamp = clamp >= 0;
   at::Tensor y = do_clamp ? in_layout_of(y_in.to(x_in.scalar_type()), out) : x;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ganctl_bias_act_grad_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ganctl_bias_act_grad_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     int64_t inner = 1, size = 1;
     std::vector<acc_t> bv = bias_values<acc_t>(b, x, dim, inner, size);

@@ -1,8 +1,8 @@
 // CUDA kernels of ganctl::bias_act and ganctl::bias_act_grad: one elementwise pass, fp32 / fp16 / bf16 / fp64.
 //
 // Like the CPU kernels they work in the input's own dense layout (NCHW or channels-last): the bias index of memory
-// offset o is (o / stride[dim]) % size[dim]. Offsets use 32-bit arithmetic when the tensor allows it, since 64-bit
-// integer division is expensive on the GPU. Each thread handles several elements (grid-stride loop).
+// offset o is (o / stride[dim]) % size[dim]. Offsets are 32-bit (64-bit integer division is slow on the GPU); huge
+// tensors are launched in chunks. Each thread handles several elements (grid-stride loop).
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -70,7 +70,9 @@ at::Tensor launch(int order, const at::Tensor& x_in, const std::optional<at::Ten
   const int64_t numel = x.numel();
   if (numel == 0) return out;
   const int threads = 256;
-  const int64_t blocks = std::min<int64_t>((numel + threads - 1) / threads, 65535LL * 8);
+  const int64_t period = inner * size, limit = int64_t(1) << 31;
+  TORCH_CHECK(period <= limit, "ganctl::bias_act: a single bias period exceeds 2^31 elements");
+  const int64_t chunk = (limit / period) * period;
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ganctl_bias_act_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -79,24 +81,25 @@ at::Tensor launch(int order, const at::Tensor& x_in, const std::optional<at::Ten
     const scalar_t* yp = y.defined() ? y.data_ptr<scalar_t>() : nullptr;
     dispatch_act(act, [&](auto act_tag) {
       constexpr int A = decltype(act_tag)::value;
-      auto go = [&](auto order_tag, auto index_tag) {
+      auto go = [&](auto order_tag) {
         constexpr int ORDER = decltype(order_tag)::value;
-        using index_t = decltype(index_tag);
-        bias_act_kernel<scalar_t, acc_t, index_t, A, ORDER><<<(unsigned)blocks, threads, 0, stream>>>(
-            out.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), bp, dyp, yp, (index_t)numel, (index_t)inner,
-            (index_t)size, acc_t(alpha), acc_t(gain), acc_t(clamp));
+        // 32-bit offsets: launch in chunks that start on a multiple of inner * size, so the bias index of a
+        // chunk-relative offset is the same as that of the absolute one.
+        for (int64_t start = 0; start < numel; start += chunk) {
+          const int64_t n = std::min(chunk, numel - start);
+          const int64_t blocks = std::min<int64_t>((n + threads - 1) / threads, 65535LL * 8);
+          bias_act_kernel<scalar_t, acc_t, uint32_t, A, ORDER><<<(unsigned)blocks, threads, 0, stream>>>(
+              out.data_ptr<scalar_t>() + start, x.data_ptr<scalar_t>() + start, bp, dyp ? dyp + start : nullptr,
+              yp ? yp + start : nullptr, (uint32_t)n, (uint32_t)inner, (uint32_t)size, acc_t(alpha), acc_t(gain),
+              acc_t(clamp));
+          C10_CUDA_KERNEL_LAUNCH_CHECK();
+        }
       };
-      const bool small = numel < (int64_t(1) << 31);
-      auto by_index = [&](auto order_tag) {
-        if (small) go(order_tag, uint32_t{});
-        else go(order_tag, int64_t{});
-      };
-      if (order == 0) by_index(std::integral_constant<int, 0>{});
-      else if (order == 1) by_index(std::integral_constant<int, 1>{});
-      else by_index(std::integral_constant<int, 2>{});
+      if (order == 0) go(std::integral_constant<int, 0>{});
+      else if (order == 1) go(std::integral_constant<int, 1>{});
+      else go(std::integral_constant<int, 2>{});
     });
   });
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
 

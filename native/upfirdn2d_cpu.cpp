@@ -68,7 +68,7 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x_in, const at::Tensor& f, int64_t up
   const AxisPlan py = plan_axis(Ho, upy, downy, pady0, nty);
   const int Wb = px.hi - px.lo + 1, Hb = py.hi - py.lo + 1;
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ganctl_upfirdn2d_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ganctl_upfirdn2d_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     // Polyphase weights weff[phase_y][ty][phase_x][tx] (zero where a phase has fewer taps), gain folded in.
     std::vector<acc_t> weff((size_t)upy * nty * upx * ntx, acc_t(0));

@@ -2,41 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
-FMNIST_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
-
-def load_fmnist(split: str = "train", n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Real Fashion-MNIST as uint8 (N, 28, 28) images and int64 labels."""
-    if not (FMNIST / f"{split}-images-idx3-ubyte.gz").exists():
-        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
-    prefix = "t10k" if split == "test" else "train"
-    with gzip.open(FMNIST / f"{prefix}-images-idx3-ubyte.gz") as f:
-        imgs = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(FMNIST / f"{prefix}-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    if n is not None:
-        imgs, labels = imgs[:n], labels[:n]
-    return imgs, labels
-
-
-def make_dataset(dest: Path, n: int = 512, pad_to: int = 32, name: str = "fmnist") -> Path:
-    from ganctl.data.dataset import write_dataset
-
-    imgs, labels = load_fmnist("train", n)
-    p = (pad_to - 28) // 2
-    imgs = np.pad(imgs, ((0, 0), (p, pad_to - 28 - p), (p, pad_to - 28 - p)))[:, None]
-    write_dataset(dest, imgs, labels, {"name": name, "label_names": FMNIST_NAMES, "source": str(FMNIST)})
-    return dest
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _testdata import make_dataset, run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +38,13 @@ def run_cli(*args, cwd=None, env=None, check=None, timeout=600) -> subprocess.Co
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def tiny_cgan_run(tmp_path_factory, fmnist32) -> Path:
+    """A tiny conditional DCGAN trained for a few steps through the real CLI; shared by sampling tests."""
+    out = tmp_path_factory.mktemp("runs")
+    p = run_cli("train", "--preset", "cgan-fashion-mnist", "--data", fmnist32, "--kimg", "0.064", "--outdir", out,
+                "model.g_channels=8", "model.d_channels=8", "train.batch=16", "train.tick_kimg=0.032", "train.grid_size=16",
+                check=0)
+    return Path(p.stdout.strip())

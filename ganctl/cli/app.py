@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERRUPTED)
     except SystemExit:
         raise
-    except Exception as e:  # click's own usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:
+        # Click's usage errors (typer vendors its own click, so match by shape, not by class) arrive here in
+        # non-standalone mode: show the one-line usage message with click's exit code (2).
+        if hasattr(e, "show") and hasattr(e, "exit_code"):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             sys.exit(EXIT_INTERRUPTED)
         raise
     sys.exit(0)

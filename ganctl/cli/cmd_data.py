@@ -50,7 +50,7 @@ def prepare_data(
     workers: Optional[int] = typer.Option(None, "--workers", help="Decoding processes (default: min(4, CPU count))."),
     split: Optional[str] = typer.Option(None, "--split", help="MNIST/CIFAR sources: train, test or all (default train)."),
     strict: bool = typer.Option(False, "--strict", help="Refuse (exit 2, nothing written) if any input would be skipped."),
-    min_size: int = typer.Option(8, "--min-size", help="Skip images whose shorter side is below this many pixels."),
+    min_size: int = typer.Option(8, "--min-size", help="Skip images whose shorter side is below this many pixels (never less than 8)."),
     max_pixels: int = typer.Option(64 * 1024 * 1024, "--max-pixels", help="Skip images with more pixels than this (decompression-bomb guard)."),
     keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Keep inputs whose bytes repeat an earlier input."),
 ) -> None:

@@ -117,6 +117,11 @@ def _check_value(path: tuple, value, default):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif want is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
     elif want is str:

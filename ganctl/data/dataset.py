@@ -125,12 +125,12 @@ class PreparedDataset:
 
     def get_batch(self, indices) -> tuple[np.ndarray, np.ndarray]:
         """uint8 images (B, C, H, W) and int64 labels (B,) for the given indices (any order)."""
-        idx = np.asarray(indices, dtype=np.int64)
-        # Sorted reads touch the memmap in file order; then undo the sort.
-        order = np.argsort(idx, kind="stable")
-        imgs = np.empty((len(idx),) + self.shape[1:], dtype=np.uint8)
-        imgs[order] = self.images[idx[order]]
-        return imgs, self.labels[idx]
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        # One gather of whole rows from a 2-D (N, C*H*W) view: several times faster than fancy-indexing the 4-D
+        # memmap, or sorting the indices and scattering back (measured in tests/benchmarks/bench_data_read.py).
+        rows = self.images.reshape(self.shape[0], -1)
+        imgs = np.asarray(rows[idx])
+        return imgs.reshape((len(idx),) + self.shape[1:]), self.labels[idx]
 
 
 _EMBED_DROP = ("images", "skipped")  # per-input lists: manifest.json only (see write_dataset)

@@ -66,7 +66,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise Skip("empty", "zero-byte file")
     # PIL raises DecompressionBombError above 2x MAX_IMAGE_PIXELS and warns above 1x; the warning is made an error
     # too, and our own cap is checked right after the header is read, before any pixel is decoded.
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels  # PIL checks it in open(); restored below
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -75,8 +75,10 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise Skip("huge", f"decompression bomb refused by PIL ({e})") from None
     except UnidentifiedImageError:
         raise Skip("not-an-image", "not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:  # broken headers of a known format
-        raise Skip("truncated", f"corrupt header ({e})") from None
+    except Exception as e:  # noqa: BLE001 - PIL's parsers raise many types on hostile bytes; all mean "corrupt"
+        raise Skip("truncated", f"corrupt header ({type(e).__name__}: {e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
     w, h = img.size
     if w * h > max_pixels:
         raise Skip("huge", f"{w}x{h} = {w * h} pixels > cap {max_pixels} (--max-pixels)")
@@ -96,7 +98,9 @@ def is_grey(img: Image.Image) -> bool:
 
 def probe(data: bytes, min_side: int, max_pixels: int) -> tuple[int, int, bool]:
     """Header-only look: (width, height, grey). Raises Skip for inputs that will certainly be skipped."""
-    img = _open(data, max_pixels)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        img = _open(data, max_pixels)
     w, h = img.size
     if min(w, h) < min_side:
         raise Skip("tiny", f"{w}x{h} is below the minimum side {min_side} px (--min-size)")
@@ -189,6 +193,13 @@ def decode(data: bytes, resolution: int, channels: int, policy: str, min_side: i
 
     Raises Skip for every unusable input. The sha256 is of the file bytes, so duplicates are found exactly.
     """
+    with warnings.catch_warnings():
+        # PIL warns about odd metadata (EXIF/TIFF tags) on images that decode fine; not worth a line per file.
+        warnings.simplefilter("ignore", UserWarning)
+        return _decode(data, resolution, channels, policy, min_side, max_pixels)
+
+
+def _decode(data: bytes, resolution: int, channels: int, policy: str, min_side: int, max_pixels: int):
     img = _open(data, max_pixels)
     w, h = img.size
     if min(w, h) < min_side:
@@ -202,7 +213,7 @@ def decode(data: bytes, resolution: int, channels: int, policy: str, min_side: i
         pixels, conversion = to_8bit(img)
     except Skip:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise Skip("truncated", f"cannot decode pixel data ({e})") from None
+    except Exception as e:  # noqa: BLE001 - as above: any failure inside a decoder is a corrupt input, not our bug
+        raise Skip("truncated", f"cannot decode pixel data ({type(e).__name__}: {e})") from None
     out = to_channels(fit(pixels, resolution, policy), channels)
     return out, hashlib.sha256(data).hexdigest(), (w, h), conversion

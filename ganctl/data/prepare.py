@@ -23,11 +23,12 @@ import numpy as np
 
 from ganctl.data import decode as dec
 from ganctl.data.dataset import write_dataset
-from ganctl.data.sources import ArraySource, FileSource, detect, read_member
+from ganctl.data.sources import ArraySource, FileSource, TooLarge, detect, read_member
 from ganctl.errors import DataError
 
 _IN_RAM_LIMIT = 1 << 30  # outputs above 1 GiB are assembled in a memmap inside DEST instead of RAM
 _TMP_NAME = ".prepare-images.tmp"
+_FIT_CHUNK = 2048  # images per worker task when idx/CIFAR pixels are resampled
 
 
 @dataclass
@@ -134,7 +135,10 @@ def _work_chunk(task):
     for rel in rels:
         try:
             try:
-                data = read_member(*spec, rel)
+                # 8 bytes per allowed pixel covers uncompressed 16-bit RGBA; anything bigger is not a sane image file.
+                data = read_member(*spec, rel, max_bytes=8 * o["max_pixels"] + (1 << 20))
+            except TooLarge as e:
+                raise dec.Skip("huge", f"file too large ({e}; see --max-pixels)") from None
             except Exception as e:  # a bad zip member (CRC, truncation) or an unreadable file: that input only
                 kind = "truncated" if spec[0].endswith("zip") else "unreadable"
                 raise dec.Skip(kind, f"cannot read ({type(e).__name__}: {e})") from None
@@ -147,32 +151,46 @@ def _work_chunk(task):
     return out
 
 
-def _run_chunks(mode, src: FileSource, rels: list[str], o: dict, workers: int):
-    """Yield (rel, result) in source order; a bounded number of chunks is in flight so memory stays flat."""
-    spec = (src.kind, str(src.root), src.prefix)
-    chunk = 32 if mode == "decode" else 256
-    tasks = [(mode, spec, rels[i : i + chunk], o) for i in range(0, len(rels), chunk)]
-    if workers <= 1 or len(tasks) <= 1:
-        for t in tasks:
-            yield from zip(t[2], _work_chunk(t))
+def _fit_chunk(task):
+    """Run in a worker: resolution policy + channels for a block of already-decoded pixel arrays (idx/CIFAR)."""
+    pixels, resolution, channels, policy = task
+    return np.stack([dec.to_channels(dec.fit(p, resolution, policy), channels) for p in pixels])
+
+
+def _ordered_map(fn, tasks, n_tasks: int, workers: int):
+    """Yield fn(task) in task order, from a process pool with a bounded number of tasks in flight (flat memory).
+
+    `tasks` may be a lazy iterable: a task is only built when a slot frees up.
+    """
+    if workers <= 1 or n_tasks <= 1:
+        yield from map(fn, tasks)
         return
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
     pending = deque()
     try:
         it = iter(tasks)
         for t in it:
-            pending.append((t, pool.submit(_work_chunk, t)))
+            pending.append(pool.submit(fn, t))
             if len(pending) >= 3 * workers:
                 break
         while pending:
-            t, fut = pending.popleft()
+            fut = pending.popleft()
             nxt = next(it, None)
             if nxt is not None:
-                pending.append((nxt, pool.submit(_work_chunk, nxt)))
-            yield from zip(t[2], fut.result())
+                pending.append(pool.submit(fn, nxt))
+            yield fut.result()
     finally:
         # Reached too when the consumer stops early (--max-images) or fails: drop the work not yet started.
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_chunks(mode, src: FileSource, rels: list[str], o: dict, workers: int):
+    """Yield (rel, result) for every listed file, in source order."""
+    spec = (src.kind, str(src.root), src.prefix)
+    chunk = 32 if mode == "decode" else 256
+    tasks = [(mode, spec, rels[i : i + chunk], o) for i in range(0, len(rels), chunk)]
+    for t, results in zip(tasks, _ordered_map(_work_chunk, tasks, len(tasks), workers)):
+        yield from zip(t[2], results)
 
 
 # ---- the two source shapes ------------------------------------------------------------------------------------
@@ -195,7 +213,7 @@ def _prepare_files(src: FileSource, o: PrepareOptions, dest: Path, workers: int,
     skipped = list(src.skipped)
     rels = [r for r, _ in src.items]
     labels = dict(src.items)
-    popts = {"min_size": max(o.min_size, 1), "max_pixels": o.max_pixels}
+    popts = {"min_size": max(o.min_size, dec.MIN_SIDE), "max_pixels": o.max_pixels}  # < 8 px is always tiny
     resolution, channels = o.resolution, o.channels
     if resolution is None or channels is None:
         sizes, grey, ok, bad = set(), True, 0, Counter(s["kind"] for s in skipped)
@@ -241,27 +259,34 @@ def _prepare_files(src: FileSource, o: PrepareOptions, dest: Path, workers: int,
     return out, records, skipped, converted, resolution, channels
 
 
-def _prepare_arrays(src: ArraySource, o: PrepareOptions, dest: Path, progress):
+def _prepare_arrays(src: ArraySource, o: PrepareOptions, dest: Path, workers: int, progress):
     from ganctl.data.arrays import pixel_sha256
 
     h, w = src.pixels.shape[1:3]
     resolution, channels = _pick_defaults(o, {(w, h)}, src.pixels.ndim == 3, str(src.root))
     hashes = pixel_sha256(src.pixels)
-    n = len(src.pixels) if o.max_images is None else min(o.max_images, len(src.pixels))
-    out = _Output(dest, n, channels, resolution)
-    records, skipped, first_copy = [], [], {}
+    limit = len(src.pixels) if o.max_images is None else min(o.max_images, len(src.pixels))
+    keep, skipped, first_copy = [], [], {}
+    for i, hsh in enumerate(hashes):
+        if len(keep) >= limit:
+            break
+        if hsh in first_copy and not o.keep_duplicates:
+            skipped.append({"path": src.ids[i], "kind": "duplicate", "reason": f"duplicate of {first_copy[hsh]}"})
+            continue
+        first_copy.setdefault(hsh, src.ids[i])
+        keep.append(i)
+    records = [{"path": src.ids[i], "sha256": hashes[i], "label": int(src.labels[i])} for i in keep]
+    out = _Output(dest, len(keep), channels, resolution)
     try:
-        for i in range(len(src.pixels)):
-            if out.count >= n:
-                break
-            if hashes[i] in first_copy and not o.keep_duplicates:
-                skipped.append({"path": src.ids[i], "kind": "duplicate", "reason": f"duplicate of {first_copy[hashes[i]]}"})
-                continue
-            first_copy.setdefault(hashes[i], src.ids[i])
-            out.add(dec.to_channels(dec.fit(src.pixels[i], resolution, o.policy), channels), int(src.labels[i]))
-            records.append({"path": src.ids[i], "sha256": hashes[i], "label": int(src.labels[i])})
-            if progress and i % 5000 == 0:
-                progress("convert", i, len(src.pixels))
+        blocks = [keep[j : j + _FIT_CHUNK] for j in range(0, len(keep), _FIT_CHUNK)]
+        if (h, w) == (resolution, resolution):  # no resampling: a cheap in-process copy beats shipping arrays to workers
+            workers = 1
+        tasks = ((src.pixels[b], resolution, channels, o.policy) for b in blocks)
+        for b, fitted in zip(blocks, _ordered_map(_fit_chunk, tasks, len(blocks), workers)):
+            for k, i in enumerate(b):
+                out.add(fitted[k], int(src.labels[i]))
+            if progress:
+                progress("convert", out.count, len(keep))
     except BaseException:
         out.close()
         raise
@@ -287,7 +312,7 @@ def prepare_dataset(source, dest, options: PrepareOptions | None = None, progres
     workers = o.workers or default_workers()
     try:
         if isinstance(src, ArraySource):
-            out, records, skipped, converted, resolution, channels = _prepare_arrays(src, o, dest, progress)
+            out, records, skipped, converted, resolution, channels = _prepare_arrays(src, o, dest, workers, progress)
         else:
             out, records, skipped, converted, resolution, channels = _prepare_files(src, o, dest, workers, progress)
         try:

@@ -178,11 +178,25 @@ def detect(source: str | os.PathLike, split: str | None) -> FileSource | ArraySo
 _open_zips: dict[str, zipfile.ZipFile] = {}
 
 
-def read_member(kind: str, root: str, prefix: str, rel: str) -> bytes:
-    """Bytes of one listed input. Zip handles are cached per process (workers read many members of one zip)."""
+class TooLarge(ValueError):
+    """An input file bigger than any sane image under the pixel cap."""
+
+
+def read_member(kind: str, root: str, prefix: str, rel: str, max_bytes: int) -> bytes:
+    """Bytes of one listed input. Zip handles are cached per process (workers read many members of one zip).
+
+    Raises TooLarge before reading anything larger than max_bytes (uncompressed), so a zip bomb or a stray
+    multi-GB file cannot exhaust a worker's memory.
+    """
     if kind.endswith("zip"):
         zf = _open_zips.get(root)
         if zf is None:
             zf = _open_zips[root] = zipfile.ZipFile(root)
+        size = zf.getinfo(prefix + rel).file_size
+        if size > max_bytes:
+            raise TooLarge(f"{size} bytes uncompressed > {max_bytes}")
         return zf.read(prefix + rel)
-    return (Path(root) / rel).read_bytes()
+    path = Path(root) / rel
+    if path.stat().st_size > max_bytes:
+        raise TooLarge(f"{path.stat().st_size} bytes > {max_bytes}")
+    return path.read_bytes()

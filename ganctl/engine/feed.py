@@ -7,8 +7,7 @@ batches an uninterrupted run would have seen. Under several processes each rank 
 
 from __future__ import annotations
 
-import queue
-import threading
+from collections import deque
 
 import numpy as np
 import torch
@@ -33,18 +32,21 @@ def batch_indices(seed: int, n: int, start: int, count: int) -> np.ndarray:
 
 
 class DataFeed:
-    """Iterates real batches (float32 [-1, 1] NCHW, int64 labels) from step `start_step`, prefetching ahead."""
+    """Iterates real batches (uint8 NCHW, int64 labels) from batch index `start`, `workers` threads loading ahead.
 
-    def __init__(self, dataset: PreparedDataset, batch: int, seed: int, start_step: int = 0, mirror: bool = False,
-                 rank: int = 0, world_size: int = 1, prefetch: int = 3, batches_per_step: int = 1):
+    Batches are requested in order from a thread pool and handed out in order, so the number of workers changes
+    only the speed, never the data (which is why `ganctl resume --workers N` is allowed).
+    """
+
+    def __init__(self, dataset: PreparedDataset, batch: int, seed: int, start: int = 0, mirror: bool = False,
+                 rank: int = 0, world_size: int = 1, workers: int = 2, prefetch: int = 4):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.ds, self.batch, self.seed, self.mirror = dataset, batch, seed, mirror
         self.rank, self.world_size = rank, world_size
-        self.batches_per_step = batches_per_step
-        self.step = start_step
-        self._q: queue.Queue = queue.Queue(maxsize=prefetch)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._worker, args=(start_step,), daemon=True)
-        self._thread.start()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganctl-feed")
+        self._pending = deque(self._pool.submit(self.load, k) for k in range(start, start + max(prefetch, workers)))
+        self._next_k = start + len(self._pending)
 
     def load(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch k of the stream (this rank's share), as uint8 images and labels."""
@@ -57,35 +59,16 @@ class DataFeed:
             imgs[flip] = imgs[flip][..., ::-1]
         return torch.from_numpy(imgs), torch.from_numpy(labels)
 
-    def _worker(self, k: int) -> None:
-        try:
-            while not self._stop.is_set():
-                item = self.load(k)
-                while not self._stop.is_set():
-                    try:
-                        self._q.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                k += 1
-        except BaseException as e:  # surfaced in next()
-            self._q.put(e)
-
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
-        item = self._q.get()
-        if isinstance(item, BaseException):
-            raise item
-        self.step += 1
+        item = self._pending.popleft().result()
+        self._pending.append(self._pool.submit(self.load, self._next_k))
+        self._next_k += 1
         return item
 
     def close(self) -> None:
-        self._stop.set()
-        try:
-            while True:
-                self._q.get_nowait()
-        except queue.Empty:
-            pass
-        self._thread.join(timeout=5)
+        for f in self._pending:
+            f.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def to_float(images_u8: torch.Tensor, device) -> torch.Tensor:

@@ -279,8 +279,8 @@ class Trainer:
         t = self.cfg["train"]
         total_nimg = int(round((total_kimg if total_kimg is not None else t["kimg"]) * 1000))
         d_steps = self.cfg["optim"]["d_steps"]
-        feed = DataFeed(self.ds, self.batch, self.seed, start_step=self.batch_idx, mirror=t["mirror"], rank=self.rank,
-                        world_size=self.world_size)
+        feed = DataFeed(self.ds, self.batch, self.seed, start=self.batch_idx, mirror=t["mirror"], rank=self.rank,
+                        world_size=self.world_size, workers=t["workers"])
         old_handlers = self._install_signal_handlers()
         tb = self._tensorboard()
         if self.cur_nimg == 0 and self.run_dir is not None:

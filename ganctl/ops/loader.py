@@ -37,6 +37,8 @@ HEADERS = ("ganctl_ops.h", "kernels.h")
 CFLAGS = ["-O3", "-fopenmp"]  # at::parallel_for's OpenMP pragmas live in headers: without -fopenmp it runs serially
 LDFLAGS = ["-fopenmp"]
 CUDA_CFLAGS = ["-O3", "--use_fast_math"]
+# CPU kernels skip half types (rare on CPU, and each dtype adds compile time); the reference covers them.
+NATIVE_DTYPES = {"cpu": (torch.float32, torch.float64), "cuda": (torch.float32, torch.float16, torch.bfloat16, torch.float64)}
 
 _state: dict = {"tried": False, "loaded": False, "reason": "not loaded yet", "cpu": False, "cuda": False, "warned": set()}
 
@@ -52,12 +54,8 @@ class BuildError(RuntimeError):
 def native_dir() -> Path | None:
     """The native/ source folder: $GANCTL_NATIVE_DIR, else the checkout's native/ next to the package."""
     env = os.environ.get("GANCTL_NATIVE_DIR")
-    candidates = [Path(env)] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "native")
-    for c in candidates:
-        if all((c / s).is_file() for s in CPU_SOURCES + HEADERS):
-            return c
-    return None
+    d = Path(env) if env else Path(__file__).resolve().parents[2] / "native"
+    return d if all((d / s).is_file() for s in CPU_SOURCES + HEADERS) else None
 
 
 def cache_dir() -> Path:
@@ -340,9 +338,9 @@ def use_native(op: str, x: torch.Tensor, required: bool = False) -> bool:
             return False
     dev = x.device.type
     if (dev == "cpu" and _state["cpu"]) or (dev == "cuda" and _state["cuda"]):
-        if x.dtype in (torch.float32, torch.float16, torch.bfloat16, torch.float64):
+        if x.dtype in NATIVE_DTYPES[dev]:
             return True
-        why = f"dtype {x.dtype} is not supported by the native kernels"
+        why = f"the native {dev} kernels do not take {x.dtype}"
     else:
         why = f"the native library has no {dev} kernels ({_state['reason']})"
     if required:

@@ -126,8 +126,9 @@ def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24) ->
         raise UsageError(f"--out {out}: unknown output type {suffix!r}; use a .gif, an .mp4 or a folder for PNG frames")
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for i, a in enumerate(arr):
+    native = frames.permute(0, 2, 3, 1).numpy()  # PNG frames keep the images' own channel count
+    for i, a in enumerate(native):
         p = out / f"frame{i:05d}.png"
-        Image.fromarray(a).save(p)
+        Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(p)
         paths.append(str(p))
     return paths

@@ -199,3 +199,15 @@ def test_cifar_pickle_with_code_is_refused(tmp_path):
     with pytest.raises(DataError, match="refusing to load (posix|os).system"):
         prepare_dataset(tar, tmp_path / "out", PrepareOptions())
     assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_resampling_array_sources_in_parallel_matches_serial(fashion, tmp_path, monkeypatch):
+    import ganctl.data.prepare as prep
+
+    monkeypatch.setattr(prep, "_FIT_CHUNK", 16)  # several worker tasks from a small slice
+    opts = dict(split="test", resolution=20, policy="pad", max_images=70)
+    prepare_dataset(fashion, tmp_path / "serial", PrepareOptions(workers=1, **opts))
+    prepare_dataset(fashion, tmp_path / "pool", PrepareOptions(workers=2, **opts))
+    a, b = PreparedDataset(tmp_path / "serial"), PreparedDataset(tmp_path / "pool")
+    assert a.shape == b.shape == (70, 1, 20, 20)
+    assert np.array_equal(a.get_batch(range(70))[0], b.get_batch(range(70))[0]) and np.array_equal(a.labels, b.labels)

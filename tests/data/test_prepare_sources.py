@@ -161,3 +161,22 @@ def test_big_output_goes_through_a_memmap_and_is_cleaned_up(tmp_path, helpers, m
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.safetensors", "manifest.json"]
     first = ds.full_manifest()["images"][0]["path"]
     assert np.array_equal(ds.get_batch([0])[0][0], _chw(files[first]))
+
+
+def test_zip_with_corrupt_member_and_bomb_member(tmp_path, helpers):
+    zpath = tmp_path / "dirty.zip"
+    good = helpers.png_bytes(helpers.noise(1))
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.png", good)
+        zf.writestr("b.png", helpers.png_bytes(helpers.noise(2), compress_level=0))
+        zf.writestr("bomb.png", b"\0" * (3 << 20))  # 3 MiB of zeros: a few KiB compressed
+    raw = bytearray(zpath.read_bytes())
+    at = raw.find(b"b.png", raw.find(b"b.png") + 1)  # flip a byte inside b.png's stored data (CRC mismatch)
+    first = raw.find(b"b.png") + len(b"b.png")
+    raw[first + 200] ^= 0xFF
+    zpath.write_bytes(bytes(raw))
+    assert at > 0
+    r = prepare_dataset(zpath, tmp_path / "out", PrepareOptions(workers=1, max_pixels=4096))
+    m = PreparedDataset(tmp_path / "out").full_manifest()
+    kinds = {s["path"]: s["kind"] for s in m["skipped"]}
+    assert r.count == 1 and kinds == {"b.png": "truncated", "bomb.png": "huge"}, m["skipped"]

@@ -15,6 +15,15 @@ TINY = {**MODEL_DEFAULTS, "z_dim": 16, "w_dim": 16, "mapping_layers": 2, "channe
 RES = 16
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_cpu_thread():
+    """These tensors are tiny: intra-op threads only add sync overhead, which explodes on a busy shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def setup(classes=0, **loss_cfg):
     torch.manual_seed(0)
     G, D = build(TINY, RES, 3, classes)
@@ -38,8 +47,7 @@ def zero(*modules):
             p.grad = None
 
 
-@pytest.mark.parametrize("classes", [0, 5])
-@pytest.mark.parametrize("phase", PHASES)
+@pytest.mark.parametrize("phase, classes", [(p, 0) for p in PHASES] + [("Gboth", 5), ("Dboth", 5)])
 def test_each_phase_puts_finite_gradients_only_into_its_network(phase, classes):
     G, D, loss = setup(classes)
     real, real_c, z, c = batch(classes=classes)
@@ -59,7 +67,7 @@ def test_optimisation_steps_of_every_phase_stay_finite():
     opt_G = torch.optim.Adam(G.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=0.0025, betas=(0.0, 0.99), eps=1e-8)
     before = [p.detach().clone() for p in G.parameters()]
-    for step in range(2):
+    for step in range(1):
         for phase in PHASES:
             opt = opt_G if phase.startswith("G") else opt_D
             opt.zero_grad(set_to_none=True)
@@ -79,9 +87,9 @@ def test_r1_penalty_equals_gamma_half_squared_gradient_norm():
     x = real.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(D(x, None).sum(), x)
     assert stats["Loss/r1_penalty"] == pytest.approx(float(g.square().sum([1, 2, 3]).mean()), rel=1e-4)
-    # Gradient of the penalty: finite difference along the gradient itself (checks the double backward).
-    d_grad = [p.grad.clone() for p in D.parameters()]
-    assert any(gr.abs().sum() > 0 for gr in d_grad)
+    # The penalty's gradient reached D's weights through the double backward of conv, bias_act and upfirdn2d.
+    assert grads(D) and any(gr.abs().sum() > 0 for gr in grads(D))
+    assert D.b16.conv1.weight.grad is not None and D.b16.conv1.weight.grad.abs().sum() > 0
 
 
 def test_regularisers_off_give_no_work():
