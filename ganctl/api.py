@@ -22,6 +22,13 @@ def _noop(event: dict) -> None:
     pass
 
 
+def prepare_data(source: str, dest: str, **options):
+    """Prepare a dataset (see `ganctl prepare-data --help`); options are PrepareOptions fields. Returns the report."""
+    from ganctl.data.prepare import PrepareOptions, prepare_dataset
+
+    return prepare_dataset(source, dest, PrepareOptions(**options))
+
+
 def resolve_train_config(preset: str | None, config_file: str | None = None, overrides: Iterable[str] = (),
                          data: str | None = None, kimg: float | None = None, seed: int | None = None,
                          device: str | None = None, batch: int | None = None) -> dict:
@@ -45,11 +52,14 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     from ganctl.engine import rundir
     from ganctl.engine.training import Trainer, resolve_device, _dist_info
 
+    from ganctl.engine import distributed
+
     cfg = resolve_train_config(preset, config_file, overrides, data, kimg, seed, device, batch)
+    distributed.maybe_init(cfg["train"]["device"])
     if not cfg["data"]["path"]:
         raise UsageError("--data: no dataset given; prepare one with `ganctl prepare-data SOURCE DEST` and pass --data DEST")
     ds = PreparedDataset(cfg["data"]["path"])
-    dev = resolve_device(cfg["train"]["device"])
+    dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     rank, _ = _dist_info()
     run_dir = None
     if rank == 0:
@@ -100,8 +110,11 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
         if val is not None:
             ov.append(f"{key}={val}")
     cfg = validate_resolved(apply_overrides(cfg, ov))
+    from ganctl.engine import distributed
+
+    distributed.maybe_init(cfg["train"]["device"])
     ds = PreparedDataset(cfg["data"]["path"])
-    dev = resolve_device(cfg["train"]["device"])
+    dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     rank, _ = _dist_info()
     if rank == 0:
         rundir.write_config(run, cfg)

@@ -39,3 +39,14 @@ def make_dataset(dest: Path, n: int = 512, pad_to: int = 32, name: str = "fmnist
     return dest
 
 
+def run_cli(*args, cwd=None, env=None, check=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run `python -m ganctl ARGS` in a subprocess; `check` = expected exit code, asserted with output on failure."""
+    e = dict(os.environ)
+    e.setdefault("OMP_NUM_THREADS", "2")
+    if env:
+        e.update(env)
+    proc = subprocess.run([sys.executable, "-m", "ganctl", *map(str, args)], cwd=cwd, env=e, capture_output=True,
+                          text=True, timeout=timeout)
+    if check is not None:
+        assert proc.returncode == check, f"exit {proc.returncode} != {check}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}"
+    return proc

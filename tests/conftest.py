@@ -22,19 +22,6 @@ def fmnist28(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("fm28") / "fmnist28", 512, 28, "fmnist28")
 
 
-def run_cli(*args, cwd=None, env=None, check=None, timeout=600) -> subprocess.CompletedProcess:
-    """Run `python -m ganctl ARGS` in a subprocess; `check` = expected exit code, asserted with output on failure."""
-    e = dict(os.environ)
-    e.setdefault("OMP_NUM_THREADS", "2")
-    if env:
-        e.update(env)
-    proc = subprocess.run([sys.executable, "-m", "ganctl", *map(str, args)], cwd=cwd, env=e, capture_output=True,
-                          text=True, timeout=timeout)
-    if check is not None:
-        assert proc.returncode == check, f"exit {proc.returncode} != {check}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}"
-    return proc
-
-
 @pytest.fixture
 def cli():
     return run_cli

@@ -35,7 +35,12 @@ _register_all()
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning ganctl errors into one line and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        # Typer turns Ctrl-C into Exit(130) and, in non-standalone mode, returns the code instead of exiting.
+        if isinstance(rc, int) and rc != 0:
+            if rc == EXIT_INTERRUPTED:
+                print("ganctl: interrupted", file=sys.stderr)
+            sys.exit(rc)
     except GanctlError as e:
         print(f"ganctl: error: {e.message}", file=sys.stderr)
         sys.exit(e.exit_code)

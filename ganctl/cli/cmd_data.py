@@ -22,6 +22,7 @@ manifest; --strict refuses the whole source instead (exit 2). CMYK, 16-bit, pale
 \b
 Examples:
   ganctl prepare-data /usr/share/datasets/fashion-mnist data/fmnist
+  ganctl prepare-data /usr/share/datasets/fashion-mnist data/fmnist32 --resolution 32 --policy pad
   ganctl prepare-data photos/ data/photos64 --resolution 64 --policy center-crop --channels 3
   ganctl prepare-data cifar-10-python.tar.gz data/cifar10 --split all --strict
 """
@@ -43,7 +44,7 @@ def prepare_data(
     source: Path = typer.Argument(..., metavar="SOURCE", help="Image folder, .zip, NVlabs dataset, MNIST idx folder or CIFAR-10 tarball."),
     dest: Path = typer.Argument(..., metavar="DEST", help="Output folder (created); receives dataset.safetensors and manifest.json."),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="Output side N (NxN). Default: the source's size if all images share one square size."),
-    policy: str = typer.Option("center-crop", "--policy", help="How non-square/other sizes become NxN: center-crop, pad (black borders) or stretch."),
+    policy: str = typer.Option("center-crop", "--policy", help="How other sizes become NxN: center-crop (scale short side, crop), pad (centre on black, shrink only if too big) or stretch."),
     channels: Optional[int] = typer.Option(None, "--channels", help="1 (greyscale) or 3 (RGB). Default: 1 if every image is greyscale, else 3."),
     max_images: Optional[int] = typer.Option(None, "--max-images", help="Stop after this many usable images (in sorted source order)."),
     name: Optional[str] = typer.Option(None, "--name", help="Dataset name recorded in the manifest (default: DEST's folder name)."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import List, Optional
 
@@ -24,23 +25,45 @@ def register(app: typer.Typer) -> None:
         config: Optional[str] = typer.Option(None, "--config", help="A YAML file merged over the preset."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config (YAML) and exit."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and the run directory."),
+        gpus: int = typer.Option(1, "--gpus", help="Processes to launch on this machine (torch.distributed; gloo on CPU, NCCL on GPUs)."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.render import EventRenderer
 
+        if gpus > 1 and not dry_run:
+            raise typer.Exit(_relaunch(gpus))
         if dry_run:
             import yaml
 
             cfg = api.resolve_train_config(preset, config, overrides or [], data, kimg, seed, device, batch)
             sys.stdout.write(yaml.safe_dump(cfg, sort_keys=False))
             return
-        render = EventRenderer(quiet=quiet)
+        rank0 = os.environ.get("RANK", "0") == "0"
+        render = EventRenderer(quiet=quiet or not rank0)
         try:
             result = api.train(preset=preset, data=data, outdir=outdir, kimg=kimg, seed=seed, device=device,
                                config_file=config, overrides=overrides or [], batch=batch, emit=render, argv=sys.argv)
         finally:
             render.close()
-        print(result["run_dir"])
+        if rank0:
+            print(result["run_dir"])
+
+    def _relaunch(n: int) -> int:
+        from ganctl.engine.distributed import launch
+
+        args = sys.argv[1:]
+        out, skip = [], False
+        for a in args:  # drop --gpus N / --gpus=N, keep everything else as typed
+            if skip:
+                skip = False
+                continue
+            if a == "--gpus":
+                skip = True
+                continue
+            if a.startswith("--gpus="):
+                continue
+            out.append(a)
+        return launch(n, out)
 
     @app.command("resume", help="Continue a training run in its own directory, restoring everything.\n\n"
                  "Example: ganctl resume runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --kimg 40\n\n"
@@ -53,14 +76,20 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", help="Data loader threads."),
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="A checkpoint file name in RUN_DIR/checkpoints (default: latest)."),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
+        gpus: int = typer.Option(1, "--gpus", help="Processes to launch on this machine, as for train."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.render import EventRenderer
 
-        render = EventRenderer(quiet=quiet)
+        if gpus > 1:
+            raise typer.Exit(_relaunch(gpus))
+
+        rank0 = os.environ.get("RANK", "0") == "0"
+        render = EventRenderer(quiet=quiet or not rank0)
         try:
             result = api.resume(run_dir, kimg=kimg, device=device, workers=workers, checkpoint=checkpoint,
                                 overrides=overrides or [], emit=render, argv=sys.argv)
         finally:
             render.close()
-        print(result["run_dir"])
+        if rank0:
+            print(result["run_dir"])

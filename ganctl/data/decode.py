@@ -168,10 +168,11 @@ def fit(pixels: np.ndarray, resolution: int, policy: str) -> np.ndarray:
         left, top = (nw - resolution) // 2, (nh - resolution) // 2
         return np.asarray(img.crop((left, top, left + resolution, top + resolution)))
     if policy == "pad":
-        # Scale the long side to `resolution`, centre on a black square.
-        s = resolution / max(w, h)
+        # Centre on a black square; only images too big to fit are scaled down (long side -> resolution), so e.g.
+        # 28x28 MNIST at --resolution 32 keeps its exact pixels inside a 2-px border, as DCGAN-era code pads it.
+        s = min(1.0, resolution / max(w, h))
         nw, nh = min(resolution, max(1, round(w * s))), min(resolution, max(1, round(h * s)))
-        small = np.asarray(img.resize((nw, nh), lanczos))
+        small = pixels if (nw, nh) == (w, h) else np.asarray(img.resize((nw, nh), lanczos))
         out = np.zeros((resolution, resolution) + pixels.shape[2:], dtype=np.uint8)
         top, left = (resolution - nh) // 2, (resolution - nw) // 2
         out[top : top + nh, left : left + nw] = small

@@ -2,9 +2,11 @@
 
 Frechet distance: ||mu1 - mu2||^2 + tr S1 + tr S2 - 2 tr sqrt(S1 S2). The trace term uses the symmetric eigenvalue
 route instead of scipy.linalg.sqrtm: R = S1^(1/2) from eigh(S1), then tr sqrt(S1 S2) = sum sqrt(eig(R S2 R)), since
-R S2 R is similar to S1 S2 and symmetric PSD. Negative eigenvalues (round-off, or rank-deficient covariances when
-N < 2048) are clamped to 0, so the result is always finite and real; it equals sqrtm's to ~1e-8 relative on the
-tested stats, is ~8x faster on CPU, and never touches sqrtm's `disp` (removed in SciPy 1.18).
+R S2 R is similar to S1 S2 and symmetric PSD. Round-off eigenvalues (negative ones, and the d - N + 1 zero ones of a
+covariance from N < 2048 images) are set to 0, so the result is always finite and real. On full-rank stats it equals
+sqrtm to ~1e-14 relative; on rank-deficient ones it is closer to the exact value than sqrtm (measured: 3.6e-9 vs 1.3e-6
+relative error of the trace for N=64, where the exact value comes from the N x N problem). ~8x faster than sqrtm on
+CPU, and it never touches sqrtm's `disp` argument (removed in SciPy 1.18).
 
 IS and KID follow torch-fidelity's definitions step by step (shuffle with RandomState(2020), 10 splits; 100 subsets of
 1000, cubic polynomial kernel, unbiased MMD^2), in float64.
@@ -16,14 +18,22 @@ import numpy as np
 import torch
 
 
+def _drop_roundoff(w: torch.Tensor) -> torch.Tensor:
+    """Zero the eigenvalues that are round-off (|w| <= d * eps * max|w|, numpy's matrix_rank rule). Without this the
+    ~d - N zero eigenvalues of a rank-deficient covariance contribute sqrt(1e-16 * scale) each and bias the trace."""
+    tol = w.abs().max() * w.shape[0] * torch.finfo(w.dtype).eps
+    return torch.where(w > tol, w, torch.zeros_like(w))
+
+
 def trace_sqrt_product(sigma1, sigma2) -> float:
-    s1 = torch.as_tensor(sigma1, dtype=torch.float64)
-    s2 = torch.as_tensor(sigma2, dtype=torch.float64, device=s1.device)
-    w, v = torch.linalg.eigh(s1)
-    r = (v * w.clamp_min(0).sqrt()) @ v.T
+    """tr sqrt(S1 S2) for symmetric PSD S1, S2 (float64)."""
+    s1 = torch.as_tensor(np.asarray(sigma1), dtype=torch.float64)
+    s2 = torch.as_tensor(np.asarray(sigma2), dtype=torch.float64)
+    w, v = torch.linalg.eigh(0.5 * (s1 + s1.T))
+    r = (v * _drop_roundoff(w).sqrt()) @ v.T
     m = r @ s2 @ r
     m = 0.5 * (m + m.T)
-    return float(torch.linalg.eigvalsh(m).clamp_min(0).sqrt().sum())
+    return float(_drop_roundoff(torch.linalg.eigvalsh(m)).sqrt().sum())
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:

@@ -135,7 +135,7 @@ def bias_act(x, b, dim: int, act: str, alpha: float, gain: float, clamp: float) 
 
 def upfirdn2d(x, f, up, down, pad, flip: bool, gain: float) -> torch.Tensor:
     (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, pad
-    f = f.to(device=x.device, dtype=torch.float32)
+    f = f.to(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
     if f.ndim == 2:
         return _ops.upfirdn2d(x, f, upx, upy, downx, downy, px0, px1, py0, py1, flip, gain)
     # Separable: a horizontal then a vertical pass, each with half the gain exponent (as the reference does).

@@ -211,3 +211,10 @@ def test_resampling_array_sources_in_parallel_matches_serial(fashion, tmp_path, 
     a, b = PreparedDataset(tmp_path / "serial"), PreparedDataset(tmp_path / "pool")
     assert a.shape == b.shape == (70, 1, 20, 20)
     assert np.array_equal(a.get_batch(range(70))[0], b.get_batch(range(70))[0]) and np.array_equal(a.labels, b.labels)
+
+
+def test_pad_policy_keeps_28px_images_exact_inside_a_border(fashion, tmp_path):
+    prepare_dataset(fashion, tmp_path / "p", PrepareOptions(resolution=32, policy="pad", max_images=20, workers=1))
+    imgs = PreparedDataset(tmp_path / "p").get_batch(range(20))[0][:, 0]
+    raw = _idx_raw(fashion / "train-images-idx3-ubyte.gz")[:20]
+    assert np.array_equal(imgs, np.pad(raw, ((0, 0), (2, 2), (2, 2))))  # no resampling, 2-px black border

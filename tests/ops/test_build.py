@@ -88,8 +88,8 @@ def test_fallback_warns_once_when_sources_missing(tmp_path):
 def test_failed_build_is_recorded_and_not_retried(tmp_path):
     broken = tmp_path / "native"
     shutil.copytree(NATIVE, broken)
-    for p in broken.glob("*.cpp"):  # fails at once, before any heavy header is parsed
-        p.write_text("#error deliberately broken for a test\n" + p.read_text())
+    for p in broken.glob("*.cpp"):  # a missing include is fatal at once, before any heavy header is parsed
+        p.write_text('#include "deliberately_missing_for_a_test.h"\n' + p.read_text())
     env = {"GANCTL_NATIVE_DIR": str(broken), "GANCTL_CACHE": str(tmp_path / "c")}
     r = run_py(FALLBACK, env)
     assert r.returncode == 0, r.stderr

@@ -27,7 +27,7 @@ def grads_to_second_order(fn, inputs):
     """Output, first-order grads (create_graph) and grads of a function of those grads: what R1 / PL need."""
     inputs = [t.detach().requires_grad_(True) for t in inputs]
     y = fn(*inputs)
-    w = torch.randn_like(y, generator=torch.Generator().manual_seed(5)) if y.dtype != torch.float16 else None
+    w = torch.randn(y.shape, generator=torch.Generator().manual_seed(5), dtype=y.dtype)  # logical order, any layout
     g = torch.autograd.grad((y * w).sum(), inputs, create_graph=True)
     s = sum((gi * gi).sum() for gi in g)
     h = torch.autograd.grad(s, inputs, allow_unused=True) if s.requires_grad else [None] * len(inputs)

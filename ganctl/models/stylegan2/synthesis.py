@@ -41,7 +41,11 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         noise = None
         if noise_mode == "random":
-            n = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device, generator=generator)
+            shape = [x.shape[0], 1, self.resolution, self.resolution]
+            if generator is None:
+                n = torch.randn(shape, device=x.device)  # the device's global RNG (seeded by the engine)
+            else:  # drawn where the generator lives, so a CPU generator gives the same noise on every device
+                n = torch.randn(shape, device=generator.device, generator=generator).to(x.device)
             noise = n * self.noise_strength
         elif noise_mode == "const":
             noise = self.noise_const * self.noise_strength

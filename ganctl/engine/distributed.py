@@ -1,0 +1,68 @@
+"""Multi-process training on torch.distributed: process-group start-up under torchrun, and the `--gpus N` launcher.
+
+Under `torchrun --nproc-per-node N -m ganctl train ...` each process reads RANK/WORLD_SIZE/LOCAL_RANK from the
+environment; we start the process group (NCCL on GPUs, gloo on CPU), pin each rank to its GPU, and the trainer
+all-reduces gradients. `ganctl train --gpus N` re-launches the same command through torch.distributed.run on a free
+port, so users need not know torchrun's flags.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import torch
+
+
+def env_world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def maybe_init(device_name: str) -> tuple[int, int]:
+    """Start the process group when launched by torchrun; returns (rank, world_size)."""
+    import torch.distributed as dist
+
+    if env_world_size() <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        use_cuda = device_name != "cpu" and torch.cuda.is_available()
+        if use_cuda:
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def local_device(device: torch.device) -> torch.device:
+    """cuda -> this rank's GPU under torchrun."""
+    if device.type == "cuda" and env_world_size() > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(nproc: int, args: list[str]) -> int:
+    """Run `ganctl ARGS` in `nproc` processes on this machine via torch.distributed.run; returns the exit code."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
+           "--master-port", str(free_port()), "-m", "ganctl", *args]
+    return subprocess.call(cmd)
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
