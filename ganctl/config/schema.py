@@ -55,6 +55,8 @@ BASE_DEFAULTS: dict = {
         "tensorboard": True,
     },
     "data": {"path": None, "desc": None},
+    "augment": {"kind": "none", "p": 0.0, "target": 0.6, "ada_kimg": 500.0, "interval": 4,
+                "policy": "color,translation,cutout"},
 }
 
 CHOICES = {
@@ -62,6 +64,7 @@ CHOICES = {
     ("train", "nonfinite"): ("stop", "skip"),
     ("model", "family"): tuple(MODEL_FAMILIES),
     ("loss", "type"): tuple(LOSS_TYPES),
+    ("augment", "kind"): ("none", "ada", "diffaugment"),
 }
 
 # Keys whose unset (None) default still has a type to check against.

@@ -80,7 +80,12 @@ class Trainer:
         self.G.to(device).train()
         self.D.to(device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.loss = loss_class(cfg["loss"]["type"])(self.G, self.D, cfg["loss"], device).to(device)
+        from ganctl.augment import build_augment
+
+        self.augment_pipe = build_augment(cfg["augment"], dataset.channels)
+        if self.augment_pipe is not None:
+            self.augment_pipe.to(device)
+        self.loss = loss_class(cfg["loss"]["type"])(self.G, self.D, cfg["loss"], device, augment_pipe=self.augment_pipe).to(device)
         self.phases = self._make_phases()
         self.cur_nimg = 0
         self.step = 0
@@ -110,10 +115,16 @@ class Trainer:
                 phases += [Phase(name + "main", module, opt, 1), Phase(name + "reg", module, opt, interval)]
         return phases
 
+    def _stateful(self):
+        mods = [("G", self.G), ("D", self.D), ("G_ema", self.G_ema), ("loss", self.loss)]
+        if self.augment_pipe is not None and list(self.augment_pipe.state_dict()):
+            mods.append(("augment", self.augment_pipe))
+        return mods
+
     # -- state -----------------------------------------------------------------------------------------------
     def state_tensors(self) -> tuple[dict, dict]:
         tensors = {}
-        for prefix, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema), ("loss", self.loss)):
+        for prefix, m in self._stateful():
             tensors.update(ckpt.flatten_module(prefix, m))
         opt_meta = {}
         seen = set()
@@ -138,7 +149,7 @@ class Trainer:
 
     def load_state(self, path: Path) -> None:
         tensors, meta = ckpt.load_checkpoint(path)
-        for prefix, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema), ("loss", self.loss)):
+        for prefix, m in self._stateful():
             m.load_state_dict(ckpt.module_state(prefix, tensors))
         seen = set()
         for ph in self.phases:
@@ -232,6 +243,8 @@ class Trainer:
                                                gen_c[sl] if gen_c is not None else None, ph.interval / n_chunks_total, self.cur_nimg)
             for key, v in s.items():
                 stats.setdefault(key, []).append(v)
+            if "Augment/real_sign_sum" in s and hasattr(self.augment_pipe, "accumulate"):
+                self.augment_pipe.accumulate(s["Augment/real_sign_sum"], int(s["Augment/real_count"]))
         params = [p for p in ph.module.parameters() if p.grad is not None]
         if self.world_size > 1 and params:
             import torch.distributed as dist
@@ -272,6 +285,19 @@ class Trainer:
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
             b_ema.copy_(b)
 
+    def _update_ada(self) -> None:
+        pipe = self.augment_pipe
+        if pipe is None or not hasattr(pipe, "update") or self.step % pipe.interval:
+            return
+        if self.world_size > 1:  # every rank must move p the same way: pool the signs first
+            import torch.distributed as dist
+
+            both = torch.stack([pipe.rt_sum, pipe.rt_count]).to(self.device)
+            dist.all_reduce(both)
+            pipe.rt_sum.copy_(both[0])
+            pipe.rt_count.copy_(both[1])
+        pipe.update(self.batch)
+
     def _weights_finite(self) -> bool:
         return bool(torch.stack([p.isfinite().all() for p in self.G.parameters()] + [p.isfinite().all() for p in self.D.parameters()]).all())
 
@@ -307,6 +333,7 @@ class Trainer:
                 self.cur_nimg += self.batch * d_steps
                 self.step += 1
                 self._update_ema()
+                self._update_ada()
                 for key, vals in list(tick_stats.items()):
                     if any(not math.isfinite(v) for v in vals[-3:]) and self.cfg["train"]["nonfinite"] == "stop":
                         self._nonfinite(f"loss {key}")
@@ -349,7 +376,11 @@ class Trainer:
                "Timing/sec_per_kimg": dt / max(nimg / 1000, 1e-9), "Timing/images_per_sec": nimg / max(dt, 1e-9),
                "Timing/total_sec": self.total_time, "timestamp": time.time()}
         for k, v in tick_stats.items():
+            if k.startswith("Augment/real_"):
+                continue
             rec[k] = float(np.mean(v))
+        if self.augment_pipe is not None and hasattr(self.augment_pipe, "p"):
+            rec["Augment/p"] = float(self.augment_pipe.p)
         if self.device.type == "cuda":
             rec["Resources/peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
         return rec

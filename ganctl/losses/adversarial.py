@@ -27,7 +27,7 @@ class AdversarialLoss(nn.Module):
         self.G, self.D = [G], [D]  # lists: keep the networks out of this module's state_dict
         self.cfg = cfg
         self.type = cfg["type"]
-        self.augment_pipe = augment_pipe
+        self.__dict__["augment_pipe"] = augment_pipe  # owned and saved by the engine, not part of this state_dict
         self.device = device
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -87,6 +87,8 @@ class AdversarialLoss(nn.Module):
             stats["Loss/D/loss"] = loss.item()
             stats["Scores/real"] = real_logits.mean().item()
             stats["Scores/fake"] = fake_logits.mean().item()
+            stats["Augment/real_sign_sum"] = real_logits.sign().sum().item()
+            stats["Augment/real_count"] = float(real_logits.numel())
             if self.type == "wasserstein":
                 drift = self.cfg["drift"] * real_logits.square().mean()
                 gp = self._gradient_penalty(real_img, fake, real_c)

@@ -154,6 +154,9 @@ def fid(a: str, b: str | None = None, *, weights: str | None = None, protocol: s
     srcs = [resolve_source(s, allow_stats=True, num=num) for s in ([a] if b is None else [a, b])]
     if save_stats_path and srcs[0].kind == "stats":
         raise UsageError(f"--save-stats: {a} is already a stats file")
+    for s in srcs:
+        if s.kind != "stats" and len(s) < 2:
+            raise DataError(f"{s.spec}: {len(s)} image(s); FID needs at least 2 per side (and 2048+ for a stable value)")
     loaded = {k: load_stats(s.spec) for k, s in enumerate(srcs) if s.kind == "stats"}  # bad files fail before any work
     for k, (mu, _, _, _) in loaded.items():
         if mu.shape[0] != 2048:

@@ -103,7 +103,7 @@ def resolve_source(spec: str, *, allow_stats: bool, num: int | None, device=None
 
 def to_rgb_hwc(img) -> np.ndarray:
     """PIL image -> (H, W, 3) uint8 exactly as the reference tools see it (`convert('RGB')`)."""
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy: torch.from_numpy needs one
 
 
 class DecodeDataset:
