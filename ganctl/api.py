@@ -116,10 +116,13 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     ds = PreparedDataset(cfg["data"]["path"])
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     rank, _ = _dist_info()
+    trainer = Trainer(cfg, ds, run if rank == 0 else None, dev, emit, checkpoint=path)
     if rank == 0:
         rundir.write_config(run, cfg)
         rundir.write_start_files(run, dev, argv or sys.argv)
-    trainer = Trainer(cfg, ds, run if rank == 0 else None, dev, emit, checkpoint=path)
+        ckpt.remove_stale_temps(ckpt_dir)
+        # Ticks logged after the checkpoint (by a run that was killed later) are history that will be redone.
+        rundir.truncate_jsonl(run / rundir.STATS, "Progress/kimg", trainer.cur_nimg / 1000)
     emit({"type": "resumed", "path": str(path), "kimg": trainer.cur_nimg / 1000})
     result = trainer.run()
     result["run_dir"] = str(run)

@@ -69,7 +69,7 @@ std::vector<acc_t> bias_values(const std::optional<at::Tensor>& b, const at::Ten
 at::Tensor bias_act_cpu(const at::Tensor& x_in, const std::optional<at::Tensor>& b, int64_t dim, std::string_view act_name,
                         double alpha, double gain, double clamp) {
   TORCH_CHECK(x_in.is_floating_point(), "ganctl::bias_act: x must be floating point");
-  const int act = act_from_name(std::string(act_name));
+  const int act = act_from_name(act_name);
   at::Tensor y = at::empty_like(x_in);
   at::Tensor x = in_layout_of(x_in, y);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ganctl_bias_act_cpu", [&] {
@@ -100,7 +100,7 @@ at::Tensor bias_act_grad_cpu(const at::Tensor& dy_in, const at::Tensor& x_in, co
                              double clamp, int64_t order) {
   TORCH_CHECK(order == 1 || order == 2, "ganctl::bias_act_grad: order must be 1 or 2");
   TORCH_CHECK(dy_in.sizes() == x_in.sizes() && y_in.sizes() == x_in.sizes(), "ganctl::bias_act_grad: shape mismatch");
-  const int act = act_from_name(std::string(act_name));
+  const int act = act_from_name(act_name);
   at::Tensor out = at::empty_like(x_in);
   at::Tensor x = in_layout_of(x_in, out), dy = in_layout_of(dy_in.to(x_in.scalar_type()), out);
   const bool do_clamp = clamp >= 0;

@@ -1,16 +1,15 @@
 // Shared maths of ganctl's native ops, used by the C++ (CPU) and CUDA kernels alike.
 //
-// Owns: the activation functions with their first and second derivatives (bias_act and its gradient op), the
-// activation-name parsing, and the tap geometry of upfirdn2d (which input samples and which filter taps feed an
+// Owns: the activation functions with their first and second derivatives (bias_act and its gradient op) and the
+// tap geometry of upfirdn2d (which input samples and which filter taps feed an
 // output sample). Keeping these in one header is what keeps the CPU and CUDA kernels agreeing with each other.
 #pragma once
 
 #include <math.h>
 #include <cmath>
-#include <string>
+#include <cstdint>
 #include <type_traits>
 
-#include <c10/util/Exception.h>
 
 #if defined(__CUDACC__)
 #define GANCTL_HD __host__ __device__ __forceinline__
@@ -21,14 +20,6 @@
 namespace ganctl {
 
 enum Act : int { kLinear = 0, kRelu, kLrelu, kTanh, kSigmoid, kElu, kSelu, kSoftplus, kSwish, kNumActs };
-
-inline int act_from_name(const std::string& name) {
-  static const char* names[] = {"linear", "relu", "lrelu", "tanh", "sigmoid", "elu", "selu", "softplus", "swish"};
-  for (int i = 0; i < kNumActs; ++i)
-    if (name == names[i]) return i;
-  TORCH_CHECK(false, "ganctl::bias_act: unknown activation '", name, "'");
-  return -1;
-}
 
 // SELU's fixed constants (Klambauer et al. 2017), as torch.nn.functional.selu uses them.
 constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
@@ -97,7 +88,7 @@ void dispatch_act(int act, F&& f) {
     case kSelu: f(std::integral_constant<int, kSelu>{}); break;
     case kSoftplus: f(std::integral_constant<int, kSoftplus>{}); break;
     case kSwish: f(std::integral_constant<int, kSwish>{}); break;
-    default: TORCH_CHECK(false, "ganctl::bias_act: bad activation id ", act);
+    default: break;  // callers validate the id (act_from_name) before dispatching
   }
 }
 
@@ -117,8 +108,31 @@ GANCTL_HD AxisTaps axis_taps(int o, int up, int down, int p0) {
   return AxisTaps{(q + k0) / up, k0};          // q + k0 is a multiple of up, so the division is exact
 }
 
-inline int upfirdn2d_out_size(int n, int up, int down, int p0, int p1, int taps) {
+GANCTL_HD int upfirdn2d_out_size(int n, int up, int down, int p0, int p1, int taps) {
   return (n * up + p0 + p1 - taps + down) / down;
 }
 
 }  // namespace ganctl
+
+// The CUDA launchers (bias_act_cuda.cu, upfirdn2d_cuda.cu) take raw pointers so that the .cu files need no torch
+// headers (nvcc then compiles them in seconds); ops_cuda.cpp wraps them as ATen ops.
+namespace ganctl {
+enum DType : int { kF32 = 0, kF16, kBF16, kF64 };
+
+struct UpfirdnGeometry {
+  int H, W, Ho, Wo, fh, fw, upx, upy, downx, downy, padx0, pady0;
+  bool flip;
+};
+}  // namespace ganctl
+
+#if defined(GANCTL_WITH_CUDA_LAUNCHERS)
+#include <cuda_runtime_api.h>
+namespace ganctl {
+// order 0: out = bias_act(x); order 1, 2: out = dy * gain * f^(order)(x + b), zeroed where |y| >= clamp.
+cudaError_t launch_bias_act(DType dt, int act, int order, void* out, const void* x, const void* b, const void* dy,
+                            const void* y, int64_t numel, int64_t inner, int64_t size, double alpha, double gain,
+                            double clamp, cudaStream_t stream);
+cudaError_t launch_upfirdn2d(DType dt, void* y, const void* x, const float* f, int64_t total, const UpfirdnGeometry& g,
+                             double gain, cudaStream_t stream);
+}  // namespace ganctl
+#endif

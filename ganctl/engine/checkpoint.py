@@ -84,23 +84,40 @@ def _fsync_dir(path: Path) -> None:
 
 def save_checkpoint(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write atomically: temp file + fsync + rename. On any failure the temp file is removed and the error re-raised."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = dict(meta, format=FORMAT, format_version=FORMAT_VERSION, payload_sha256=payload_digest(tensors))
     tmp = path.with_name(path.name + ".tmp")
     try:
-        save_file(tensors, str(tmp), metadata={"ganctl": json.dumps(meta)})
-        with open(tmp, "rb+") as f:
+        # Serialise in memory and write ourselves, so I/O failures surface as OSError with errno intact.
+        blob = save(tensors, metadata={"ganctl": json.dumps(meta)})
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as e:  # disk full, quota, file-size limit: the previous checkpoint stays `latest`
+        tmp.unlink(missing_ok=True)
+        prev = latest_checkpoint(path.parent)
+        keep = f"; {prev} is intact and stays the one resume uses" if prev else ""
+        raise CheckpointError(f"{path}: could not write checkpoint ({e.strerror or e}){keep}. Free disk space, then `ganctl resume`") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temps(ckpt_dir: Path) -> int:
+    """Delete temp files left by a process killed mid-write; they are never complete checkpoints."""
+    n = 0
+    for p in Path(ckpt_dir).glob("*.tmp"):
+        p.unlink(missing_ok=True)
+        n += 1
+    return n
 
 
 def point_latest(ckpt_dir: Path, target: Path) -> None:

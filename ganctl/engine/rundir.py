@@ -101,3 +101,25 @@ def write_start_files(run_dir: Path, device, argv: list[str]) -> None:
     (run_dir / ENV).write_text(json.dumps(environment_info(device), indent=1, default=str) + "\n")
     with open(run_dir / ARGV, "a") as f:
         f.write(" ".join(argv) + "\n")
+
+
+def truncate_jsonl(path: Path, key: str, max_value: float) -> int:
+    """Drop records whose `key` exceeds max_value (atomically); returns how many were dropped."""
+    if not path.is_file():
+        return 0
+    keep, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:  # a line torn by a kill mid-write
+            dropped += 1
+            continue
+        if rec.get(key, 0) > max_value + 1e-9:
+            dropped += 1
+        else:
+            keep.append(line)
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(k + "\n" for k in keep))
+        os.replace(tmp, path)
+    return dropped

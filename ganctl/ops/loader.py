@@ -32,8 +32,8 @@ log = logging.getLogger("ganctl.ops")
 
 OPS = ("bias_act", "upfirdn2d")
 CPU_SOURCES = ("ops_registration.cpp", "bias_act_cpu.cpp", "upfirdn2d_cpu.cpp")
-CUDA_SOURCES = ("ops_registration_cuda.cpp", "bias_act_cuda.cu", "upfirdn2d_cuda.cu")
-HEADERS = ("ganctl_ops.h", "kernels.h")
+CUDA_SOURCES = ("ops_cuda.cpp", "bias_act_cuda.cu", "upfirdn2d_cuda.cu")
+HEADERS = ("ganctl_ops.h", "kernels.h", "cuda_types.cuh")
 CFLAGS = ["-O3", "-fopenmp"]  # at::parallel_for's OpenMP pragmas live in headers: without -fopenmp it runs serially
 LDFLAGS = ["-fopenmp"]
 CUDA_CFLAGS = ["-O3", "--use_fast_math"]
@@ -100,6 +100,10 @@ def cudart_dirs() -> list[str]:
 
 
 def gpu_archs() -> list[str]:
+    """Architectures to compile for: $TORCH_CUDA_ARCH_LIST if set, else those of the visible GPUs."""
+    env = os.environ.get("TORCH_CUDA_ARCH_LIST", "").replace(",", ";").replace(" ", ";")
+    if env.strip(";"):
+        return sorted(a for a in env.split(";") if a)
     return sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
 
 
