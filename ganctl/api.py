@@ -69,6 +69,8 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     run_dir = _broadcast_path(run_dir)
     emit({"type": "run_dir", "path": str(run_dir)})
     trainer = Trainer(cfg, ds, run_dir if rank == 0 else None, dev, emit)
+    if rank == 0:
+        rundir.update_env(run_dir, {"precision": trainer.precision, "world_size": trainer.world_size})
     result = trainer.run()
     result["run_dir"] = str(run_dir)
     return result
@@ -120,6 +122,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     if rank == 0:
         rundir.write_config(run, cfg)
         rundir.write_start_files(run, dev, argv or sys.argv)
+        rundir.update_env(run, {"precision": trainer.precision, "world_size": trainer.world_size})
         ckpt.remove_stale_temps(ckpt_dir)
         # Ticks logged after the checkpoint (by a run that was killed later) are history that will be redone.
         rundir.truncate_jsonl(run / rundir.STATS, "Progress/kimg", trainer.cur_nimg / 1000)

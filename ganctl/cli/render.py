@@ -51,10 +51,11 @@ class EventRenderer:
             return
         msg = {
             "run_dir": lambda: f"run directory: {e['path']}",
-            "start": lambda: f"training on {e['device']} from kimg {e['kimg']:.3f} to {e['total_kimg']:.3f}",
+            "start": lambda: f"training on {e['device']} ({e.get('precision', 'fp32')}) from kimg {e['kimg']:.3f} to {e['total_kimg']:.3f}",
             "resumed": lambda: f"resumed from {e['path']} at kimg {e['kimg']:.3f}",
             "checkpoint": lambda: f"checkpoint: {e['path']}",
             "grid": lambda: f"samples: {e['path']}",
+            "message": lambda: e["text"],
             "done": lambda: f"done at kimg {e['kimg']:.3f}: {e['run_dir']}",
         }.get(kind)
         text = msg() if msg else json.dumps(e)

@@ -52,6 +52,7 @@ BASE_DEFAULTS: dict = {
         "mirror": False,
         "grid_size": 64,
         "nonfinite": "stop",
+        "precision": "auto",
         "tensorboard": True,
     },
     "data": {"path": None, "desc": None},
@@ -62,6 +63,7 @@ BASE_DEFAULTS: dict = {
 CHOICES = {
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "nonfinite"): ("stop", "skip"),
+    ("train", "precision"): ("auto", "fp32", "bf16", "fp16"),
     ("model", "family"): tuple(MODEL_FAMILIES),
     ("loss", "type"): tuple(LOSS_TYPES),
     ("augment", "kind"): ("none", "ada", "diffaugment"),

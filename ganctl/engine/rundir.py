@@ -123,3 +123,12 @@ def truncate_jsonl(path: Path, key: str, max_value: float) -> int:
         tmp.write_text("".join(k + "\n" for k in keep))
         os.replace(tmp, path)
     return dropped
+
+
+def update_env(run_dir: Path, extra: dict) -> None:
+    path = Path(run_dir) / ENV
+    info = json.loads(path.read_text()) if path.is_file() else {}
+    info.update(extra)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1, default=str) + "\n")
+    os.replace(tmp, path)

@@ -87,6 +87,9 @@ class Trainer:
             self.augment_pipe.to(device)
         self.loss = loss_class(cfg["loss"]["type"])(self.G, self.D, cfg["loss"], device, augment_pipe=self.augment_pipe).to(device)
         self.phases = self._make_phases()
+        self.precision = self._resolve_precision(t["precision"])
+        self.loss_scale = 2.0**15 if self.precision == "fp16" else 1.0
+        self._good_steps = 0
         self.cur_nimg = 0
         self.step = 0
         self.batch_idx = 0
@@ -98,6 +101,22 @@ class Trainer:
         self._labels_all = torch.from_numpy(dataset.labels) if self.num_classes else None
         if checkpoint is not None:
             self.load_state(checkpoint)
+
+    def _resolve_precision(self, mode: str) -> str:
+        """auto: bf16 autocast for classic families on CUDA; StyleGAN2 keeps fp32 with its own fp16 top layers; CPU fp32."""
+        if mode != "auto":
+            return mode
+        if self.device.type == "cuda" and self.cfg["model"]["family"] != "stylegan2":
+            return "bf16"
+        return "fp32"
+
+    def _autocast(self):
+        import contextlib
+
+        if self.precision in ("bf16", "fp16"):
+            dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+            return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return contextlib.nullcontext()
 
     # -- construction ----------------------------------------------------------------------------------------
     def _make_phases(self) -> list[Phase]:
@@ -140,7 +159,9 @@ class Trainer:
         meta = {
             "config": self.cfg,
             "counters": {"cur_nimg": self.cur_nimg, "step": self.step, "batch_idx": self.batch_idx, "cur_tick": self.cur_tick,
-                         "tick_start_nimg": self.tick_start_nimg, "total_time": self.total_time},
+                         "tick_start_nimg": self.tick_start_nimg, "total_time": self.total_time,
+                         "loss_scale": self.loss_scale, "good_steps": self._good_steps},
+            "precision": self.precision,
             "optimizers": opt_meta,
             "dataset": {"name": self.ds.name, "resolution": self.ds.resolution, "channels": self.ds.channels,
                         "label_names": self.ds.label_names if self.num_classes else [], "count": len(self.ds)},
@@ -161,6 +182,7 @@ class Trainer:
         c = meta["counters"]
         self.cur_nimg, self.step, self.batch_idx = c["cur_nimg"], c["step"], c["batch_idx"]
         self.cur_tick, self.tick_start_nimg, self.total_time = c["cur_tick"], c["tick_start_nimg"], c["total_time"]
+        self.loss_scale, self._good_steps = c.get("loss_scale", self.loss_scale), c.get("good_steps", 0)
 
     def save_checkpoint(self) -> Path | None:
         if self.rank != 0 or self.run_dir is None:
@@ -239,8 +261,10 @@ class Trainer:
             sl = slice(k, k + self.batch_gpu)
             global_chunk = (lo + k) // self.batch_gpu
             torch.manual_seed(_mix_seed(self.seed, self.step, phase_idx, global_chunk))
-            s = self.loss.accumulate_gradients(ph.name, real[sl], real_c[sl] if real_c is not None else None, gen_z[sl],
-                                               gen_c[sl] if gen_c is not None else None, ph.interval / n_chunks_total, self.cur_nimg)
+            with self._autocast():
+                s = self.loss.accumulate_gradients(ph.name, real[sl], real_c[sl] if real_c is not None else None, gen_z[sl],
+                                                   gen_c[sl] if gen_c is not None else None,
+                                                   ph.interval / n_chunks_total * self.loss_scale, self.cur_nimg)
             for key, v in s.items():
                 stats.setdefault(key, []).append(v)
             if "Augment/real_sign_sum" in s and hasattr(self.augment_pipe, "accumulate"):
@@ -255,13 +279,56 @@ class Trainer:
             for p in params:
                 p.grad.copy_(flat[off:off + p.numel()].view_as(p))
                 off += p.numel()
+        if self.loss_scale != 1.0:
+            for p in params:
+                p.grad.div_(self.loss_scale)
         finite = bool(torch.stack([p.grad.isfinite().all() for p in params]).all()) if params else True
-        if not finite:
+        if not finite and self.precision == "fp16" and self.loss_scale > 1.0:
+            # Dynamic loss scaling: an fp16 overflow is expected now and then; halve the scale and skip this step.
+            self.loss_scale /= 2
+            self._good_steps = 0
+            stats.setdefault("Progress/fp16_overflows", []).append(1.0)
+        elif not finite:
             self._nonfinite(f"gradients of {ph.name[0]} in phase {ph.name}")
             stats.setdefault("Progress/nonfinite_skips", []).append(1.0)
         else:
             ph.opt.step()
+            if self.precision == "fp16":
+                self._good_steps += 1
+                if self._good_steps % 2000 == 0:
+                    self.loss_scale = min(self.loss_scale * 2, 2.0**24)
         ph.module.requires_grad_(False)
+
+    def _fit_batch_gpu(self, feed_sample) -> None:
+        """On CUDA, probe one forward/backward of every phase at batch_gpu; on out-of-memory halve batch_gpu (the global
+        batch, and so the result, stays the same: more accumulation rounds) until it fits. Optimizers are not stepped."""
+        if self.device.type != "cuda":
+            return
+        real_u8, real_c = feed_sample
+        while True:
+            try:
+                real = to_float(real_u8[:self.batch_gpu], self.device)
+                c = real_c[:self.batch_gpu].to(self.device) if self.num_classes else None
+                z = torch.randn(self.batch_gpu, self.G.z_dim, device=self.device)
+                for ph in self.phases:
+                    ph.module.requires_grad_(True)
+                    with self._autocast():
+                        self.loss.accumulate_gradients(ph.name, real, c, z, c, 1.0, self.cur_nimg)
+                    ph.module.requires_grad_(False)
+                    ph.opt.zero_grad(set_to_none=True)
+                return
+            except torch.cuda.OutOfMemoryError:
+                for ph in self.phases:
+                    ph.opt.zero_grad(set_to_none=True)
+                    ph.module.requires_grad_(False)
+                torch.cuda.empty_cache()
+                per_rank = self.batch // self.world_size
+                smaller = [b for b in range(self.batch_gpu - 1, 0, -1) if per_rank % b == 0 and b <= self.batch_gpu // 2]
+                if not smaller:
+                    raise TrainingDiverged(f"out of GPU memory even at train.batch_gpu=1; use a smaller model or train.precision=bf16") from None
+                old, self.batch_gpu = self.batch_gpu, smaller[0]
+                self.emit({"type": "message", "text": f"out of GPU memory at batch_gpu {old}: using batch_gpu {self.batch_gpu} "
+                                                      f"(global batch {self.batch} unchanged, {per_rank // self.batch_gpu} accumulation rounds)"})
 
     def _nonfinite(self, what: str) -> None:
         if self.cfg["train"]["nonfinite"] == "skip":
@@ -311,7 +378,14 @@ class Trainer:
         tb = self._tensorboard()
         if self.cur_nimg == 0 and self.run_dir is not None:
             self.save_grids(reals=True)
-        self.emit({"type": "start", "kimg": self.cur_nimg / 1000, "total_kimg": total_nimg / 1000, "device": str(self.device)})
+        self.emit({"type": "start", "kimg": self.cur_nimg / 1000, "total_kimg": total_nimg / 1000, "device": str(self.device),
+                   "precision": self.precision})
+        if self.device.type == "cuda":
+            # The probe consumes RNG; restore it so the run is the same whether or not a probe happened.
+            cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state(self.device)
+            self._fit_batch_gpu(feed.load(self.batch_idx))
+            torch.set_rng_state(cpu_state)
+            torch.cuda.set_rng_state(cuda_state, self.device)
         tick_stats: dict = {}
         tick_t0 = time.time()
         tick_nimg0 = self.cur_nimg
