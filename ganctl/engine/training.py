@@ -382,8 +382,12 @@ class Trainer:
                    "precision": self.precision})
         if self.device.type == "cuda":
             # The probe consumes RNG; restore it so the run is the same whether or not a probe happened.
+            # Its forward passes also move buffers (batch-norm statistics, w_avg): put those back too.
             cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state(self.device)
+            saved = {name: copy.deepcopy(m.state_dict()) for name, m in self._stateful()}
             self._fit_batch_gpu(feed.load(self.batch_idx))
+            for name, m in self._stateful():
+                m.load_state_dict(saved[name])
             torch.set_rng_state(cpu_state)
             torch.cuda.set_rng_state(cuda_state, self.device)
         tick_stats: dict = {}
