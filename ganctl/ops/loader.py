@@ -89,14 +89,41 @@ def cuda_toolkit() -> tuple[bool, str]:
     return True, f"nvcc at {home}"
 
 
-def cudart_dirs() -> list[str]:
-    """Folders holding libcudart: the pip nvidia-* wheels ship it; CUDA_HOME may not (e.g. /usr/local)."""
-    dirs = []
-    for sp in map(Path, sys.path):
-        nv = sp / "nvidia"
-        if nv.is_dir():
-            dirs += sorted({str(p.parent) for p in nv.glob("*/lib/libcudart.so*")})
-    return dirs
+def _cuda_roots() -> list[Path]:
+    """Candidate CUDA toolkit roots; CUDA_HOME may be a prefix (e.g. /usr/local) without headers or libcudart."""
+    import shutil
+
+    from torch.utils import cpp_extension
+
+    roots = [cpp_extension.CUDA_HOME, os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        roots.append(str(Path(nvcc).resolve().parents[1]))
+    roots += [str(sp / "nvidia" / d.name) for sp in map(Path, sys.path) if (sp / "nvidia").is_dir()
+              for d in (sp / "nvidia").iterdir() if d.is_dir()]  # pip wheels: nvidia/cu13/{include,lib}
+    return [Path(r) for r in dict.fromkeys(r for r in roots if r)]
+
+
+def cuda_include_dirs() -> list[str]:
+    return [str(r / "include") for r in _cuda_roots() if (r / "include" / "cuda_runtime.h").exists()][:1]
+
+
+def cuda_link_flags(build_dir: Path) -> list[str]:
+    """-L/-rpath flags so that cpp_extension's `-lcudart` resolves. The pip wheels ship only libcudart.so.<major>;
+    then a libcudart.so symlink to it is made inside the build folder."""
+    for r in _cuda_roots():
+        for lib in ("lib64", "lib"):
+            if (r / lib / "libcudart.so").exists():
+                return [f"-L{r / lib}", f"-Wl,-rpath,{r / lib}"]
+    for r in _cuda_roots():
+        found = sorted((r / "lib").glob("libcudart.so.*")) if (r / "lib").is_dir() else []
+        if found:
+            link_dir = build_dir / "cudart"
+            link_dir.mkdir(parents=True, exist_ok=True)
+            (link_dir / "libcudart.so").unlink(missing_ok=True)
+            (link_dir / "libcudart.so").symlink_to(found[0])
+            return [f"-L{link_dir}", f"-Wl,-rpath,{found[0].parent}"]
+    return []
 
 
 def gpu_archs() -> list[str]:
@@ -224,10 +251,9 @@ def _library_path(plan: dict) -> Path:
 def _compile(plan: dict, with_cuda: bool, verbose: bool) -> Path:
     from torch.utils import cpp_extension
 
-    cuda_ldflags, env_arch = [], None
+    cuda_ldflags, cuda_includes, env_arch = [], [], None
     if with_cuda:
-        for d in cudart_dirs():
-            cuda_ldflags += [f"-L{d}", f"-Wl,-rpath,{d}"]
+        cuda_ldflags, cuda_includes = cuda_link_flags(plan["dir"]), cuda_include_dirs()
         env_arch = os.environ.get("TORCH_CUDA_ARCH_LIST")
         os.environ["TORCH_CUDA_ARCH_LIST"] = ";".join(plan["key"]["archs"])
     # torch < 2.14 guards its build folder with a lock file that a killed build leaves behind; we hold our own lock,
@@ -237,7 +263,7 @@ def _compile(plan: dict, with_cuda: bool, verbose: bool) -> Path:
         cpp_extension.load(
             name=plan["name"], sources=plan["sources"], build_directory=str(plan["dir"]),
             extra_cflags=CFLAGS, extra_cuda_cflags=CUDA_CFLAGS if with_cuda else None,
-            extra_ldflags=LDFLAGS + cuda_ldflags, with_cuda=with_cuda, is_python_module=False, verbose=verbose,
+            extra_ldflags=LDFLAGS + cuda_ldflags, extra_include_paths=cuda_includes, with_cuda=with_cuda, is_python_module=False, verbose=verbose,
         )
     finally:
         if with_cuda:
