@@ -171,6 +171,29 @@ def interpolate(source: str | None = None, seeds: Iterable[int] = (0, 1), steps:
     return {"checkpoint": str(gen.path), "frames": int(frames.shape[0]), "files": paths}
 
 
+def style_mix(source: str | None, row_seeds, col_seeds, styles, truncation_psi: float = 1.0,
+              truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
+              out: str = "style-mix.png", singles: str | None = None, device: str = "auto") -> dict:
+    """The classic style-mixing grid (and, with `singles`, each cell as its own PNG)."""
+    from ganctl.sampling.generate import load_generator
+    from ganctl.sampling.grid import save_png
+    from ganctl.sampling.stylemix import style_mix_grid
+
+    if noise_mode not in ("const", "random", "none"):
+        raise UsageError(f"--noise-mode {noise_mode!r}: use const, random or none")
+    gen = load_generator(source, device)
+    grid, cells = style_mix_grid(gen.G, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, noise_mode,
+                                 class_idx, gen.device)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    files = [str(save_png(grid, out))]
+    if singles:
+        d = Path(singles)
+        d.mkdir(parents=True, exist_ok=True)
+        for (r, c), img in cells.items():
+            files.append(str(save_png(img, d / f"{r}-{c}.png")))
+    return {"checkpoint": str(gen.path), "rows": len(row_seeds), "cols": len(col_seeds), "files": files}
+
+
 def presets_list() -> list[dict]:
     from ganctl.config import list_presets, load_preset
 

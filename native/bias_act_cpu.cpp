@@ -29,8 +29,10 @@ at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& out) {
 
 // Calls fn(o, bias_value) for memory offsets in [begin, end), walking runs that share a bias value (inner > 1)
 // or runs along which the bias index advances by one (channels-last, inner == 1) so the inner loops vectorise.
+// fn is taken by value and captures by value: a local copy lets the compiler keep alpha/gain/clamp and the
+// pointers in registers instead of reloading them after every store (which could alias them).
 template <typename acc_t, typename Fn>
-void for_range_with_bias(int64_t begin, int64_t end, const acc_t* bias, int64_t inner, int64_t size, Fn&& fn) {
+void for_range_with_bias(int64_t begin, int64_t end, const acc_t* bias, int64_t inner, int64_t size, Fn fn) {
   if (bias == nullptr) {
     for (int64_t o = begin; o < end; ++o) fn(o, acc_t(0));
     return;
@@ -77,14 +79,14 @@ at::Tensor bias_act_cpu(const at::Tensor& x_in, const std::optional<at::Tensor>&
     int64_t inner = 1, size = 1;
     std::vector<acc_t> bv = bias_values<acc_t>(b, x, dim, inner, size);
     const acc_t* bp = bv.empty() ? nullptr : bv.data();
-    const scalar_t* xp = x.data_ptr<scalar_t>();
-    scalar_t* yp = y.data_ptr<scalar_t>();
+    const scalar_t* __restrict__ xp = x.data_ptr<scalar_t>();
+    scalar_t* __restrict__ yp = y.data_ptr<scalar_t>();
     const acc_t a = acc_t(alpha), g = acc_t(gain), c = acc_t(clamp);
     const bool do_clamp = clamp >= 0;
     dispatch_act(act, [&](auto act_tag) {
       constexpr int A = decltype(act_tag)::value;
       at::parallel_for(0, x.numel(), 32768, [&](int64_t begin, int64_t end) {
-        for_range_with_bias<acc_t>(begin, end, bp, inner, size, [&](int64_t o, acc_t bias) {
+        for_range_with_bias<acc_t>(begin, end, bp, inner, size, [=](int64_t o, acc_t bias) {
           acc_t v = act_eval<A, 0, acc_t>(acc_t(xp[o]) + bias, a) * g;
           if (do_clamp) v = v > c ? c : (v < -c ? -c : v);
           yp[o] = scalar_t(v);
@@ -110,15 +112,17 @@ at::Tensor bias_act_grad_cpu(const at::Tensor& dy_in, const at::Tensor& x_in, co
     int64_t inner = 1, size = 1;
     std::vector<acc_t> bv = bias_values<acc_t>(b, x, dim, inner, size);
     const acc_t* bp = bv.empty() ? nullptr : bv.data();
-    const scalar_t *xp = x.data_ptr<scalar_t>(), *dyp = dy.data_ptr<scalar_t>(), *yp = y.data_ptr<scalar_t>();
-    scalar_t* op = out.data_ptr<scalar_t>();
+    const scalar_t* __restrict__ xp = x.data_ptr<scalar_t>();
+    const scalar_t* __restrict__ dyp = dy.data_ptr<scalar_t>();
+    const scalar_t* __restrict__ yp = y.data_ptr<scalar_t>();
+    scalar_t* __restrict__ op = out.data_ptr<scalar_t>();
     const acc_t a = acc_t(alpha), g = acc_t(gain), c = acc_t(clamp);
     auto run = [&](auto order_tag) {
       constexpr int ORDER = decltype(order_tag)::value;
       dispatch_act(act, [&](auto act_tag) {
       constexpr int A = decltype(act_tag)::value;
         at::parallel_for(0, x.numel(), 32768, [&](int64_t begin, int64_t end) {
-          for_range_with_bias<acc_t>(begin, end, bp, inner, size, [&](int64_t o, acc_t bias) {
+          for_range_with_bias<acc_t>(begin, end, bp, inner, size, [=](int64_t o, acc_t bias) {
             acc_t v = acc_t(dyp[o]) * act_eval<A, ORDER, acc_t>(acc_t(xp[o]) + bias, a) * g;
             if (do_clamp && !(std::abs(acc_t(yp[o])) < c)) v = acc_t(0);
             op[o] = scalar_t(v);

@@ -82,10 +82,14 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x_in, const at::Tensor& f, int64_t up
             weff[((size_t)(phy * nty + ty) * upx + phx) * ntx + tx] = acc_t(fp[sy * fw + sx] * gain);
           }
 
+    // Outputs ox = s + upx * t (t = 0, 1, ...) share a phase, and their first input index advances by downx per
+    // step: grouping them makes every tap loop a unit- (or downx-) strided axpy that the compiler vectorises.
+    const int groups = std::min<int>(upx, Wo);
+    const int per_group = (Wo + upx - 1) / upx;
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     at::parallel_for(0, (int64_t)N * C, 1, [&](int64_t begin, int64_t end) {
-      std::vector<acc_t> buf((size_t)Hb * Wb, acc_t(0)), acc(Wo);
+      std::vector<acc_t> buf((size_t)Hb * Wb, acc_t(0)), acc((size_t)groups * per_group);
       for (int64_t plane = begin; plane < end; ++plane) {
         // Zero-bordered copy of the plane: buffer row r, column c <-> input (py.lo + r, px.lo + c).
         const scalar_t* src = xp + plane * H * W;
@@ -108,29 +112,27 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x_in, const at::Tensor& f, int64_t up
           for (int ty = 0; ty < nty; ++ty) {
             const acc_t* row = buf.data() + (size_t)(py.i0[oy] - py.lo + ty) * Wb;
             const acc_t* wrow = weff.data() + (size_t)(phy * nty + ty) * upx * ntx;
-            if (upx == 1) {
-              // One phase: input column advances by downx per output, so the loop is a plain strided axpy.
-              const acc_t* base = row + (px.i0[0] - px.lo);
+            for (int s = 0; s < groups; ++s) {
+              const int nt = (Wo - s + upx - 1) / upx;
+              const acc_t* w = wrow + px.k0[s] * ntx;
+              acc_t* __restrict__ a = acc.data() + (size_t)s * per_group;
               for (int tx = 0; tx < ntx; ++tx) {
-                const acc_t wv = wrow[tx];
-                const acc_t* rp = base + tx;
+                const acc_t wv = w[tx];
+                const acc_t* __restrict__ rp = row + (px.i0[s] - px.lo) + tx;
                 if (downx == 1) {
-                  for (int ox = 0; ox < Wo; ++ox) acc[ox] += wv * rp[ox];
+                  for (int t = 0; t < nt; ++t) a[t] += wv * rp[t];
                 } else {
-                  for (int ox = 0; ox < Wo; ++ox) acc[ox] += wv * rp[(size_t)ox * downx];
+                  for (int t = 0; t < nt; ++t) a[t] += wv * rp[(size_t)t * downx];
                 }
-              }
-            } else {
-              for (int ox = 0; ox < Wo; ++ox) {
-                const acc_t* w = wrow + px.k0[ox] * ntx;
-                const acc_t* rp = row + (px.i0[ox] - px.lo);
-                acc_t s = 0;
-                for (int tx = 0; tx < ntx; ++tx) s += w[tx] * rp[tx];
-                acc[ox] += s;
               }
             }
           }
-          for (int ox = 0; ox < Wo; ++ox) dst[oy * Wo + ox] = scalar_t(acc[ox]);
+          scalar_t* out = dst + (size_t)oy * Wo;
+          for (int s = 0; s < groups; ++s) {
+            const int nt = (Wo - s + upx - 1) / upx;
+            const acc_t* a = acc.data() + (size_t)s * per_group;
+            for (int t = 0; t < nt; ++t) out[s + t * upx] = scalar_t(a[t]);
+          }
         }
       }
     });

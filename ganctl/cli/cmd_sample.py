@@ -65,15 +65,26 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{res['frames']} frames from {res['checkpoint']}", err=True)
         print(out)
 
-    @app.command("style-mix", help="Style-mixing grid for style-based generators.\n\n"
+    @app.command("style-mix", help="Style-mixing grid for style-based generators: each cell takes its row seed's styles "
+                 "with the column seed's styles on the layers given by --styles (0-3 coarse, 4-7 middle, 8+ fine at 1024).\n\n"
                  "Example: ganctl style-mix runs/stylegan-tiny/00000-fmnist32-32-b32 --rows 1-4 --cols 5-8 --styles 0-3 --out mix.png")
     def style_mix(
         source: Optional[str] = typer.Argument(None, help=SOURCE_HELP),
-        rows: str = typer.Option("0-3", "--rows"),
-        cols: str = typer.Option("4-7", "--cols"),
-        styles: str = typer.Option("0-6", "--styles"),
-        out: str = typer.Option("style-mix.png", "--out"),
+        rows: str = typer.Option("0-3", "--rows", help="Row seeds (they give the styles not named in --styles)."),
+        cols: str = typer.Option("4-7", "--cols", help="Column seeds (they give the --styles layers)."),
+        styles: str = typer.Option("0-6", "--styles", help="Layer indices taken from the column seeds."),
+        truncation: float = typer.Option(1.0, "--truncation"),
+        truncation_cutoff: Optional[int] = typer.Option(None, "--truncation-cutoff"),
+        noise_mode: str = typer.Option("const", "--noise-mode", help="const, random or none."),
+        class_idx: Optional[int] = typer.Option(None, "--class"),
+        out: str = typer.Option("style-mix.png", "--out", help="The grid PNG."),
+        singles: Optional[str] = typer.Option(None, "--singles", help="Also write every cell as DIR/ROW-COL.png."),
+        device: str = typer.Option("auto", "--device"),
     ) -> None:
-        from ganctl.errors import NotImplementedYet
+        from ganctl import api
+        from ganctl.cli.seeds import parse_seeds
 
-        raise NotImplementedYet("`ganctl style-mix` arrives with the StyleGAN2 family and is not available in this build yet")
+        res = api.style_mix(source, parse_seeds(rows, "--rows"), parse_seeds(cols, "--cols"), parse_seeds(styles, "--styles"),
+                            truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device)
+        typer.echo(f"{res['rows']}x{res['cols']} style-mix grid from {res['checkpoint']}", err=True)
+        print(out)

@@ -53,6 +53,7 @@ BASE_DEFAULTS: dict = {
         "grid_size": 64,
         "nonfinite": "stop",
         "precision": "auto",
+        "threads": None,
         "tensorboard": True,
     },
     "data": {"path": None, "desc": None},
@@ -74,13 +75,14 @@ TYPED_NONE = {
     ("optim", "g_reg_interval"): int,
     ("optim", "d_reg_interval"): int,
     ("train", "batch_gpu"): int,
+    ("train", "threads"): int,
     ("train", "ema_rampup"): float,
     ("data", "path"): str,
     ("data", "desc"): str,
 }
 
 # Keys `ganctl resume` may change: they cannot change what the run computes.
-RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "snapshot_ticks"),
+RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"),
                ("train", "image_snapshot_ticks"), ("train", "keep_checkpoints"), ("train", "tensorboard"),
                ("train", "tick_kimg")}
 

@@ -71,6 +71,8 @@ class Trainer:
         if self.batch % (self.batch_gpu * self.world_size):
             raise UsageError(f"config key train.batch_gpu: batch {self.batch} is not a multiple of batch_gpu {self.batch_gpu} x {self.world_size} processes")
         self.seed = t["seed"]
+        if t["threads"]:
+            torch.set_num_threads(t["threads"])  # small models on few cores run faster with fewer threads
         self.num_classes = dataset.num_classes if cfg["model"]["conditional"] else 0
         if cfg["model"]["conditional"] and not self.num_classes:
             raise UsageError(f"config key model.conditional: dataset {dataset.path} has no class labels; prepare it from class "

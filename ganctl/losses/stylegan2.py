@@ -119,6 +119,9 @@ class StyleGAN2Loss(nn.Module):
                 loss_Dreal = F.softplus(-real_logits)
                 loss = loss + loss_Dreal
                 stats["Loss/scores/real"] = float(real_logits.detach().mean())
+                # For ADA's controller: sign(D(real)) summed over the chunk (the engine accumulates it).
+                stats["Augment/real_sign_sum"] = float(real_logits.detach().sign().sum())
+                stats["Augment/real_count"] = float(real_logits.numel())
                 stats["Loss/D/loss"] = stats["Loss/D/loss_fake"] + float(loss_Dreal.detach().mean())
             if do_Dr1:
                 (r1_grads,) = torch.autograd.grad(outputs=[real_logits.sum()], inputs=[real_img_tmp],

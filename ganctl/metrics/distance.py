@@ -33,18 +33,17 @@ def trace_sqrt_product(sigma1, sigma2) -> float:
     s1 = torch.as_tensor(np.asarray(sigma1), dtype=torch.float64)
     s2 = torch.as_tensor(np.asarray(sigma2), dtype=torch.float64)
     s1, s2 = 0.5 * (s1 + s1.T), 0.5 * (s2 + s2.T)
+    # Project onto the range of the side with the lower rank (its null space is where round-off would creep in).
     w1, v1 = torch.linalg.eigh(s1)
+    if int(_significant(torch.linalg.eigvalsh(s2)).sum()) < int(_significant(w1).sum()):
+        s1, s2 = s2, s1
+        w1, v1 = torch.linalg.eigh(s1)
     keep1 = _significant(w1)
-    if int(keep1.sum()) == w1.shape[0]:
-        w2 = torch.linalg.eigvalsh(s2)
-        if int(_significant(w2).sum()) < w1.shape[0]:  # S2 has the lower rank: project onto its subspace instead
-            s1, s2 = s2, s1
-            w1, v1 = torch.linalg.eigh(s1)
-            keep1 = _significant(w1)
     v, d = v1[:, keep1], w1[keep1].sqrt()
     c = (v.T @ s2 @ v) * d[:, None] * d[None, :]
     c = 0.5 * (c + c.T)
-    return float(torch.linalg.eigvalsh(c).clamp_min(0).sqrt().sum())
+    ev = torch.linalg.eigvalsh(c)
+    return float(torch.where(_significant(ev), ev, torch.zeros_like(ev)).sqrt().sum())
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:

@@ -34,7 +34,11 @@ OPS = ("bias_act", "upfirdn2d")
 CPU_SOURCES = ("ops_registration.cpp", "bias_act_cpu.cpp", "upfirdn2d_cpu.cpp")
 CUDA_SOURCES = ("ops_cuda.cpp", "bias_act_cuda.cu", "upfirdn2d_cuda.cu")
 HEADERS = ("ganctl_ops.h", "kernels.h", "cuda_types.cuh")
-CFLAGS = ["-O3", "-fopenmp"]  # at::parallel_for's OpenMP pragmas live in headers: without -fopenmp it runs serially
+# -fopenmp: at::parallel_for's OpenMP pragmas live in headers, without it the kernels run serially.
+# -fno-trapping-math / -fno-math-errno: lets the compiler if-convert and vectorise the activation selects (e.g.
+# lrelu's x * alpha branch); no IEEE semantics that the ops rely on change. -march=native: the cache key includes
+# the CPU's model and flags, so a cache shared between different machines never runs a foreign binary.
+CFLAGS = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno", "-march=native"]
 LDFLAGS = ["-fopenmp"]
 CUDA_CFLAGS = ["-O3", "--use_fast_math"]
 # CPU kernels skip half types (rare on CPU, and each dtype adds compile time); the reference covers them.
@@ -69,7 +73,9 @@ def cache_dir() -> Path:
 def env_mode() -> str:
     mode = os.environ.get("GANCTL_OPS", "auto").strip().lower() or "auto"
     if mode not in ("auto", "native", "ref"):
-        raise ValueError(f"GANCTL_OPS={mode!r} is not one of auto, native, ref")
+        from ganctl.errors import UsageError
+
+        raise UsageError(f"environment variable GANCTL_OPS={mode!r}: use auto, native or ref")
     return mode
 
 
@@ -134,6 +140,16 @@ def gpu_archs() -> list[str]:
     return sorted({"%d.%d" % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
 
 
+def _cpu_signature() -> str:
+    """Model name + feature flags of this CPU (hashed), since the CPU kernels are built with -march=native."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+        return hashlib.sha256("\n".join(sorted(set(lines))).encode()).hexdigest()[:16]
+    except OSError:
+        return platform.processor() or "unknown"
+
+
 def build_plan(with_cuda: bool, src: Path) -> dict:
     sources = [src / s for s in CPU_SOURCES + (CUDA_SOURCES if with_cuda else ())]
     h = hashlib.sha256()
@@ -145,6 +161,7 @@ def build_plan(with_cuda: bool, src: Path) -> dict:
         "archs": gpu_archs() if with_cuda else None,
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpu": _cpu_signature(),
         "flags": [CFLAGS, LDFLAGS, CUDA_CFLAGS if with_cuda else None],
     }
     h.update(json.dumps(key, sort_keys=True).encode())
@@ -356,8 +373,8 @@ def use_native(op: str, x: torch.Tensor, required: bool = False) -> bool:
             return False
         required = mode == "native"
     if not _state["loaded"]:
-        if _state["tried"] and not required:
-            return False
+        if (_state["tried"] or torch.compiler.is_compiling()) and not required:
+            return False  # never build while torch.compile traces: load first (e.g. ganctl.ops.status(build=True))
         try:
             load()
         except BuildError as e:

@@ -1,7 +1,7 @@
 """Shared fixtures for the metric tests: a seeded random Inception weights file laid out where pytorch-fid looks
 for it, real images (Fashion-MNIST digits plus odd-sized RGB / RGBA / grayscale / palette files), and a CLI runner.
 
-Inception on 2 shared CPU cores does ~2 images/s, so the default sets are small (20 per side); the reference tools'
+Inception on 2 shared CPU cores does ~2 images/s, so the default sets are small (15 per side); the reference tools'
 numbers are computed once per session.
 """
 
@@ -99,11 +99,11 @@ def ref_env(torch_home):
 
 @pytest.fixture(scope="session")
 def sets(tmp_path_factory) -> dict[str, Path]:
-    """a: 15 Fashion-MNIST + 5 odd RGB/RGBA/L/P/LA files (mixed sizes); b: 20 other Fashion-MNIST images."""
+    """a: 10 Fashion-MNIST + 5 odd RGB/RGBA/L/P/LA files (mixed sizes); b: 15 other Fashion-MNIST images."""
     root = tmp_path_factory.mktemp("images")
-    write_fmnist(root / "a", 0, 15)
+    write_fmnist(root / "a", 0, 10)
     write_odd_images(root / "a")
-    write_fmnist(root / "b", 1000, 20)
+    write_fmnist(root / "b", 1000, 15)
     return {"a": root / "a", "b": root / "b"}
 
 
