@@ -28,11 +28,11 @@ def _batch(batch_size: int, device: str) -> int:
     return 200 if (device != "cpu" and torch.cuda.is_available()) else 50
 
 
-def _emit(res: dict, key: str, as_json: bool, bound_name: str | None, bound: float | None, violated) -> None:
+def _emit(out: tuple[dict, int], key: str, as_json: bool, bound_name: str | None, bound: float | None, violated) -> None:
     from ganctl.errors import GanctlError
-    from ganctl.metrics.features import dist_info
 
-    if dist_info()[0] != 0:
+    res, rank = out
+    if rank != 0:
         return
     value = res.get(key)
     if as_json:
@@ -47,12 +47,15 @@ def _emit(res: dict, key: str, as_json: bool, bound_name: str | None, bound: flo
         raise GanctlError(f"{res['metric']} {value:.6g} violates {bound_name} {bound:g}")
 
 
-def _run(fn, **kw):
+def _run(fn, **kw) -> tuple[dict, int]:
+    """Run a metric (joining the torchrun group when launched by torchrun); returns (result, this process's rank)."""
     from ganctl.metrics.compute import init_distributed
+    from ganctl.metrics.features import dist_info
 
     joined = init_distributed(kw.get("device", "auto"))
     try:
-        return fn(**kw)
+        res = fn(**kw)
+        return res, dist_info()[0]
     finally:
         if joined:
             import torch.distributed as dist

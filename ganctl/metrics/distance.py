@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 
-def _significant(w: torch.Tensor) -> torch.Tensor:
+def _significant(w: np.ndarray) -> np.ndarray:
     """Mask of eigenvalues above round-off (w > d * eps * max|w|, numpy's matrix_rank rule)."""
-    return w > w.abs().max() * w.shape[0] * torch.finfo(w.dtype).eps
+    return w > np.abs(w).max() * w.shape[0] * np.finfo(w.dtype).eps
 
 
 def trace_sqrt_product(sigma1, sigma2) -> float:
@@ -28,22 +28,21 @@ def trace_sqrt_product(sigma1, sigma2) -> float:
     With S1 = V diag(w) V^T restricted to its r significant eigenpairs, the nonzero eigenvalues of S1 S2 are those of
     the r x r symmetric PSD matrix D V^T S2 V D (D = diag(sqrt w)). Working in that subspace, taken on the side with
     the lower rank, drops the d - r null directions exactly instead of summing sqrt(round-off) over them, which is
-    what biases sqrtm and a plain clamp when N < 2048.
+    what biases sqrtm and a plain clamp when N < 2048. numpy's LAPACK is used: torch's CPU eigh is ~4x slower here.
     """
-    s1 = torch.as_tensor(np.asarray(sigma1), dtype=torch.float64)
-    s2 = torch.as_tensor(np.asarray(sigma2), dtype=torch.float64)
+    s1 = np.asarray(sigma1, dtype=np.float64)
+    s2 = np.asarray(sigma2, dtype=np.float64)
     s1, s2 = 0.5 * (s1 + s1.T), 0.5 * (s2 + s2.T)
+    w1, v1 = np.linalg.eigh(s1)
     # Project onto the range of the side with the lower rank (its null space is where round-off would creep in).
-    w1, v1 = torch.linalg.eigh(s1)
-    if int(_significant(torch.linalg.eigvalsh(s2)).sum()) < int(_significant(w1).sum()):
+    if int(_significant(np.linalg.eigvalsh(s2)).sum()) < int(_significant(w1).sum()):
         s1, s2 = s2, s1
-        w1, v1 = torch.linalg.eigh(s1)
-    keep1 = _significant(w1)
-    v, d = v1[:, keep1], w1[keep1].sqrt()
+        w1, v1 = np.linalg.eigh(s1)
+    keep = _significant(w1)
+    v, d = v1[:, keep], np.sqrt(w1[keep])
     c = (v.T @ s2 @ v) * d[:, None] * d[None, :]
-    c = 0.5 * (c + c.T)
-    ev = torch.linalg.eigvalsh(c)
-    return float(torch.where(_significant(ev), ev, torch.zeros_like(ev)).sqrt().sum())
+    ev = np.linalg.eigvalsh(0.5 * (c + c.T))
+    return float(np.sqrt(np.where(_significant(ev), ev, 0.0)).sum())
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:

@@ -260,9 +260,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _library_path(plan: dict) -> Path:
-    from torch.utils.cpp_extension import LIB_EXT
-
-    return plan["dir"] / (plan["name"] + LIB_EXT)
+    # cpp_extension's LIB_EXT, without importing cpp_extension (its import logs a CUDA warning on CPU machines)
+    return plan["dir"] / (plan["name"] + (".pyd" if sys.platform == "win32" else ".so"))
 
 
 def _compile(plan: dict, with_cuda: bool, verbose: bool) -> Path:
@@ -280,7 +279,8 @@ def _compile(plan: dict, with_cuda: bool, verbose: bool) -> Path:
         cpp_extension.load(
             name=plan["name"], sources=plan["sources"], build_directory=str(plan["dir"]),
             extra_cflags=CFLAGS, extra_cuda_cflags=CUDA_CFLAGS if with_cuda else None,
-            extra_ldflags=LDFLAGS + cuda_ldflags, extra_include_paths=cuda_includes, with_cuda=with_cuda, is_python_module=False, verbose=verbose,
+            extra_ldflags=LDFLAGS + cuda_ldflags, extra_include_paths=cuda_includes, with_cuda=with_cuda,
+            is_python_module=False, verbose=verbose,
         )
     finally:
         if with_cuda:
@@ -291,11 +291,17 @@ def _compile(plan: dict, with_cuda: bool, verbose: bool) -> Path:
     return _library_path(plan)
 
 
+def _has_kernel(op: str, key: str) -> bool:
+    try:
+        return torch._C._dispatch_has_kernel_for_dispatch_key(op, key)
+    except RuntimeError:  # the operator itself is not registered
+        return False
+
+
 def _register_loaded(with_cuda: bool) -> None:
     import ganctl.ops.native  # noqa: F401  (autograd + fake registrations; needs the schemas just loaded)
 
-    has = torch._C._dispatch_has_kernel_for_dispatch_key
-    _state.update(loaded=True, cpu=has("ganctl::upfirdn2d", "CPU"), cuda=has("ganctl::upfirdn2d", "CUDA"))
+    _state.update(loaded=True, cpu=_has_kernel("ganctl::upfirdn2d", "CPU"), cuda=_has_kernel("ganctl::upfirdn2d", "CUDA"))
 
 
 def load(force: bool = False, verbose: bool = False) -> dict:
@@ -312,7 +318,7 @@ def load(force: bool = False, verbose: bool = False) -> dict:
 
 
 def _load(force: bool, verbose: bool) -> None:
-    if hasattr(torch.ops.ganctl, "upfirdn2d") and torch._C._dispatch_has_kernel_for_dispatch_key("ganctl::upfirdn2d", "CPU"):
+    if _has_kernel("ganctl::upfirdn2d", "CPU"):
         _register_loaded(False)  # loaded earlier in this process (e.g. by a test fixture)
         _state["reason"] = "native library already loaded"
         return
@@ -399,9 +405,9 @@ def use_native(op: str, x: torch.Tensor, required: bool = False) -> bool:
 def status(build: bool = False) -> dict:
     """Per op: {'active', 'reason', 'cpu', 'cuda', 'cache_dir'} for `ganctl doctor` / `ganctl ops status`."""
     mode = env_mode()
-    if build and not _state["loaded"] and mode != "ref":
+    if not _state["loaded"] and mode != "ref" and (build or _has_cached_build()):
         try:
-            load()
+            load()  # with a cached build this only loads it (about a second), so the answer is exact
         except BuildError:
             pass
     if mode == "ref":
@@ -413,6 +419,11 @@ def status(build: bool = False) -> dict:
     info = {"active": active, "reason": reason, "cpu": bool(_state["cpu"]), "cuda": bool(_state["cuda"]),
             "cache_dir": str(cache_dir())}
     return {op: dict(info) for op in OPS}
+
+
+def _has_cached_build() -> bool:
+    src = native_dir()
+    return src is not None and (build_plan(cuda_toolkit()[0], src)["dir"] / "done.json").exists()
 
 
 def _cached_hint() -> str:

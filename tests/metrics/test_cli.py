@@ -35,7 +35,9 @@ def tiny(tmp_path_factory):
 
 
 def _stats(path, weights, out):
-    res = run_json("fid", path, "--save-stats", out, "--weights", weights, *CPU)
+    from ganctl.metrics import compute
+
+    res = compute.fid(str(path), save_stats_path=str(out), weights=str(weights), device="cpu", workers=0, progress=False)
     with np.load(out) as f:
         return res, f["mu"], f["sigma"]
 
@@ -73,13 +75,14 @@ def test_ci_gate_exit_codes(tmp_path):
     for i in range(2):
         x = rng.standard_normal((64, 2048)) * 0.1 + 0.3 + 0.05 * i
         np.savez(tmp_path / f"s{i}.npz", mu=x.mean(0), sigma=np.cov(x, rowvar=False))
-    ok = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", "1e9", check=False)
-    value = float(ok.stdout)
-    assert ok.returncode == 0 and value > 0
-    bad = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", str(value / 2), check=False)
-    assert bad.returncode == 1 and float(bad.stdout) == value and "violates --max" in bad.stderr
-    js = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", str(value / 2), "--json", check=False)
-    assert js.returncode == 1 and json.loads(js.stdout)["gate"]["passed"] is False
+    from ganctl.metrics import compute
+
+    value = compute.fid(str(tmp_path / "s0.npz"), str(tmp_path / "s1.npz"))["fid"]
+    ok = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", str(value * 1.01), check=False)
+    assert ok.returncode == 0 and float(ok.stdout) == value > 0
+    bad = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", str(value / 2), "--json", check=False)
+    res = json.loads(bad.stdout)
+    assert bad.returncode == 1 and res["fid"] == value and res["gate"]["passed"] is False and "violates --max" in bad.stderr
 
 
 def _err(r):
@@ -88,26 +91,40 @@ def _err(r):
     return lines[0]
 
 
+def _usage(fn, *args, **kw) -> str:
+    from ganctl.errors import UsageError
+
+    with pytest.raises(UsageError) as e:
+        fn(*map(str, args), **kw)
+    assert e.value.exit_code == 2 and "\n" not in e.value.message
+    return e.value.message
+
+
 def test_bad_inputs_one_line_exit_2(tiny, weights, tmp_path):
+    from ganctl.metrics import compute
+
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "readme.txt").write_text("no images")
+    # Through the real CLI: one line on stderr, exit 2.
     assert "no images found" in _err(run_cli("fid", empty, tiny / "flat", "--weights", weights, check=False))
-    assert "no such file" in _err(run_cli("fid", tmp_path / "missing", tiny / "flat", check=False))
+    assert "'mu' and 'sigma'" in _err(run_cli("fid", tmp_path / "nokeys.npz", tiny / "flat", check=False)) \
+        if np.savez(tmp_path / "nokeys.npz", mean=np.zeros(3)) is None else False
+    w = {"weights": str(weights), "device": "cpu", "workers": 0, "progress": False}
+    assert "no such file" in _usage(compute.fid, tmp_path / "missing", tiny / "flat")
     one = tmp_path / "one"
     one.mkdir()
     (one / "x.png").write_bytes((tiny / "flat" / "00000.png").read_bytes())
-    assert "at least 2" in _err(run_cli("fid", one, tiny / "flat", "--weights", weights, check=False))
-    np.savez(tmp_path / "nokeys.npz", mean=np.zeros(3))
-    assert "'mu' and 'sigma'" in _err(run_cli("fid", tmp_path / "nokeys.npz", tiny / "flat", check=False))
+    assert "at least 2" in _usage(compute.fid, one, tiny / "flat", **w)
     allbad = tmp_path / "allbad"
     allbad.mkdir()
     for i in range(2):
         (allbad / f"{i}.jpg").write_bytes(b"garbage")
-    assert "could be read" in _err(run_cli("fid", allbad, "--save-stats", tmp_path / "x.npz", "--weights", weights, *CPU, check=False))
-    assert "stats file" in _err(run_cli("is", tmp_path / "nokeys.npz", check=False))
-    assert "--protocol" in _err(run_cli("fid", tiny / "flat", tiny / "flat", "--protocol", "nope", check=False))
-    assert "subset-size" in _err(run_cli("kid", tiny / "flat", tiny / "flat", "--weights", weights, *CPU, check=False))
+    assert "could be read" in _usage(compute.fid, allbad, save_stats_path=str(tmp_path / "x.npz"), **w)
+    assert "stats file" in _usage(compute.inception_score, tmp_path / "nokeys.npz", **w)
+    assert "--protocol" in _usage(compute.fid, tiny / "flat", tiny / "flat", protocol="nope", **w)
+    assert "subset-size" in _usage(compute.kid, tiny / "flat", tiny / "flat", **w)
+    assert "--splits" in _usage(compute.inception_score, tiny / "flat", splits=0, **w)
 
 
 def test_missing_weights_offline_names_file_and_place(tiny, tmp_path):
