@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli, run_json, write_fmnist
+from metrics_testdata import run_cli, run_json, write_fmnist
 
 CPU = ("--device", "cpu", "--workers", "0")
 
@@ -42,6 +42,7 @@ def _stats(path, weights, out):
         return res, f["mu"], f["sigma"]
 
 
+@pytest.mark.slow
 def test_input_kinds_give_identical_stats(tiny, weights, tmp_path):
     res, mu, sigma = _stats(tiny / "flat", weights, tmp_path / "flat.npz")
     assert res["inputs"][0]["kind"] == "folder" and res["inputs"][0]["n"] == 4 and "fid" not in res
@@ -70,19 +71,32 @@ def test_unreadable_files_are_counted_not_dropped(tiny, weights, tmp_path):
     assert "skipped 1 unreadable file" in r.stderr and "broken.png" in r.stderr
 
 
-def test_ci_gate_exit_codes(tmp_path):
+def test_ci_gate_exit_codes(tiny, weights):
+    """--min / --max: the number is still printed; a violated bound exits 1 (after the output)."""
+    from ganctl.metrics import compute
+
+    value = compute.inception_score(str(tiny / "flat"), splits=2, weights=str(weights), device="cpu", workers=0,
+                                    progress=False)["is_mean"]
+    args = ("is", tiny / "flat", "--splits", "2", "--weights", weights, *CPU)
+    ok = run_cli(*args, "--min", str(value * 0.99), check=False)
+    assert ok.returncode == 0 and float(ok.stdout) == value
+    bad = run_cli(*args, "--min", str(value * 2), "--json", check=False)
+    res = json.loads(bad.stdout)
+    assert bad.returncode == 1 and res["is_mean"] == value and res["gate"]["passed"] is False
+    assert "violates --min" in bad.stderr
+
+
+@pytest.mark.slow
+def test_fid_max_gate_on_stats_files(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(2):
         x = rng.standard_normal((64, 2048)) * 0.1 + 0.3 + 0.05 * i
         np.savez(tmp_path / f"s{i}.npz", mu=x.mean(0), sigma=np.cov(x, rowvar=False))
-    from ganctl.metrics import compute
-
-    value = compute.fid(str(tmp_path / "s0.npz"), str(tmp_path / "s1.npz"))["fid"]
-    ok = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", str(value * 1.01), check=False)
-    assert ok.returncode == 0 and float(ok.stdout) == value > 0
-    bad = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", str(value / 2), "--json", check=False)
-    res = json.loads(bad.stdout)
-    assert bad.returncode == 1 and res["fid"] == value and res["gate"]["passed"] is False and "violates --max" in bad.stderr
+    ok = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", "1e9", check=False)
+    value = float(ok.stdout)
+    assert ok.returncode == 0 and value > 0
+    bad = run_cli("fid", tmp_path / "s0.npz", tmp_path / "s1.npz", "--max", str(value / 2), check=False)
+    assert bad.returncode == 1 and float(bad.stdout) == value and "violates --max" in bad.stderr
 
 
 def _err(r):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import fashion_mnist, smooth_photo
+from metrics_testdata import fashion_mnist, smooth_photo
 from ganctl.metrics.inception import FIDInceptionV3, build_inception
 from ganctl.metrics.protocols import clean_fid_resize, pytorch_fid_transform, tf1_bilinear_resize, torch_fidelity_transform
 
