@@ -194,6 +194,27 @@ def style_mix(source: str | None, row_seeds, col_seeds, styles, truncation_psi: 
     return {"checkpoint": str(gen.path), "rows": len(row_seeds), "cols": len(col_seeds), "files": files}
 
 
+def fid(a: str, b: str | None = None, **options) -> dict:
+    """FID between two sides (folders, zips, datasets, .npz stats, runs); see ganctl.metrics.compute.fid for options."""
+    from ganctl.metrics import compute
+
+    return compute.fid(a, b, **options)
+
+
+def inception_score(a: str, **options) -> dict:
+    """IS of one side (torch-fidelity's protocol by default); see ganctl.metrics.compute.inception_score."""
+    from ganctl.metrics import compute
+
+    return compute.inception_score(a, **options)
+
+
+def kid(a: str, b: str, **options) -> dict:
+    """KID between two sides; see ganctl.metrics.compute.kid."""
+    from ganctl.metrics import compute
+
+    return compute.kid(a, b, **options)
+
+
 def presets_list() -> list[dict]:
     from ganctl.config import list_presets, load_preset
 
