@@ -67,6 +67,8 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
         rundir.write_config(run_dir, cfg)  # before step 0, so a crashed run still says what it was
         rundir.write_start_files(run_dir, dev, argv or sys.argv)
     run_dir = _broadcast_path(run_dir)
+    if rank == 0:
+        emit = _logging(emit, run_dir)
     emit({"type": "run_dir", "path": str(run_dir)})
     trainer = Trainer(cfg, ds, run_dir if rank == 0 else None, dev, emit)
     if rank == 0:
@@ -74,6 +76,23 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     result = trainer.run()
     result["run_dir"] = str(run_dir)
     return result
+
+
+def _logging(emit: Emit, run_dir: Path | None) -> Emit:
+    """Also append every event as one JSON line to RUN_DIR/log.txt (rank 0), so a run keeps its own history."""
+    if run_dir is None:
+        return emit
+    import json
+    import time
+
+    log = Path(run_dir) / "log.txt"
+
+    def both(event: dict) -> None:
+        with open(log, "a") as f:
+            f.write(json.dumps({"time": round(time.time(), 3), **event}, default=str) + "\n")
+        emit(event)
+
+    return both
 
 
 def _broadcast_path(path):
@@ -118,6 +137,8 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     ds = PreparedDataset(cfg["data"]["path"])
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     rank, _ = _dist_info()
+    if rank == 0:
+        emit = _logging(emit, run)
     trainer = Trainer(cfg, ds, run if rank == 0 else None, dev, emit, checkpoint=path)
     if rank == 0:
         rundir.write_config(run, cfg)

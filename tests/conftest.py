@@ -35,3 +35,14 @@ def tiny_cgan_run(tmp_path_factory, fmnist32) -> Path:
                 "model.g_channels=8", "model.d_channels=8", "train.batch=16", "train.tick_kimg=0.032", "train.grid_size=16",
                 check=0)
     return Path(p.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def one_cpu_thread():
+    """Tiny tensors: intra-op threads only add synchronisation overhead, which explodes on a busy 2-core machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

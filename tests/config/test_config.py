@@ -62,5 +62,5 @@ def test_dry_run_and_resolved_config_in_run(tmp_path, fmnist28, cli):
               "train.batch=16", "model.hidden=[16]", "model.d_hidden=[16]", check=0).stdout.strip()
     saved = yaml.safe_load((tmp_path / run / "config.yaml").read_text())
     assert saved["train"]["batch"] == 16 and saved["model"]["hidden"] == [16]
-    for f in ("env.json", "argv.txt", "stats.jsonl", "reals.png", "checkpoints/latest"):
+    for f in ("env.json", "argv.txt", "stats.jsonl", "log.txt", "reals.png", "checkpoints/latest"):
         assert (tmp_path / run / f).exists(), f

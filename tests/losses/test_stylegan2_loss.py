@@ -15,13 +15,7 @@ TINY = {**MODEL_DEFAULTS, "z_dim": 16, "w_dim": 16, "mapping_layers": 2, "channe
 RES = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """These tensors are tiny: intra-op threads only add sync overhead, which explodes on a busy shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def setup(classes=0, **loss_cfg):

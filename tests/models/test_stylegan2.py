@@ -15,13 +15,7 @@ TINY = {**DEFAULTS, "z_dim": 32, "w_dim": 32, "mapping_layers": 2, "channel_base
         "d_cmap_layers": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """These tensors are tiny: intra-op threads only add sync overhead, which explodes on a busy shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def count(m):
