@@ -260,12 +260,13 @@ def doctor() -> dict:
             "cpu_threads": torch.get_num_threads(), "devices": ["cpu"]}
     if torch.cuda.is_available():
         info["devices"] += [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
-    for mod in ("torchvision", "numpy", "scipy", "PIL", "safetensors", "typer", "rich", "yaml"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("torchvision", "numpy", "scipy", "pillow", "safetensors", "typer", "rich", "pyyaml"):
         try:
-            m = __import__(mod)
-            info[mod] = getattr(m, "__version__", "?")
-        except ImportError:
-            info[mod] = "missing"
+            info[dist] = version(dist)
+        except PackageNotFoundError:
+            info[dist] = "missing"
     try:
         from ganctl import ops
 
