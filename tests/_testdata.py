@@ -17,9 +17,9 @@ FMNIST_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
 
 def load_fmnist(split: str = "train", n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Real Fashion-MNIST as uint8 (N, 28, 28) images and int64 labels."""
-    if not (FMNIST / f"{split}-images-idx3-ubyte.gz").exists():
-        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
     prefix = "t10k" if split == "test" else "train"
+    if not (FMNIST / f"{prefix}-images-idx3-ubyte.gz").exists():
+        pytest.skip("Fashion-MNIST not installed: apt-get install dataset-fashion-mnist")
     with gzip.open(FMNIST / f"{prefix}-images-idx3-ubyte.gz") as f:
         imgs = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     with gzip.open(FMNIST / f"{prefix}-labels-idx1-ubyte.gz") as f:
