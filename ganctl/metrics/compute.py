@@ -39,13 +39,11 @@ def init_distributed(device: str) -> bool:
     """Join the torchrun process group if launched by torchrun and not joined yet. Returns True when it joined."""
     import torch.distributed as dist
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    use_cuda = device != "cpu" and torch.cuda.is_available()
-    if use_cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return True
+    from ganctl.engine.distributed import maybe_init
+
+    joined_before = dist.is_available() and dist.is_initialized()
+    maybe_init(device)
+    return dist.is_available() and dist.is_initialized() and not joined_before
 
 
 def resolve_device(device: str) -> torch.device:
