@@ -27,7 +27,8 @@ from ganctl.engine.feed import DataFeed, to_float
 from ganctl.errors import Interrupted, TrainingDiverged, UsageError
 from ganctl.models import build_networks
 from ganctl.sampling.grid import make_grid, save_png
-from ganctl.sampling.latents import classes_for_seeds, to_uint8, z_for_seeds
+from ganctl.sampling.generate import images_for_seeds
+from ganctl.sampling.latents import to_uint8
 
 
 @dataclass
@@ -204,15 +205,10 @@ class Trainer:
     def grid_seeds(self) -> list[int]:
         return list(range(self.cfg["train"]["grid_size"]))
 
-    @torch.no_grad()
     def generate(self, G, seeds, class_idx=None) -> torch.Tensor:
-        out = []
-        for i in range(0, len(seeds), 64):
-            s = seeds[i:i + 64]
-            z = z_for_seeds(s, G.z_dim, self.device)
-            c = classes_for_seeds(s, self.num_classes, class_idx, self.device)
-            out.append(to_uint8(G(z, c, noise_mode="const")).cpu())
-        return torch.cat(out)
+        """uint8 images by seed, the same rule `ganctl sample` uses (grids are comparable across runs)."""
+        return torch.cat([to_uint8(images_for_seeds(G, seeds[i:i + 64], self.num_classes, self.device, class_idx)).cpu()
+                          for i in range(0, len(seeds), 64)])
 
     def save_grids(self, reals: bool = False) -> None:
         if self.rank != 0 or self.run_dir is None:

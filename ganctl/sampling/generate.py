@@ -41,6 +41,18 @@ def resolve_checkpoint(source: str | os.PathLike | None) -> Path:
     return path
 
 
+@torch.no_grad()
+def images_for_seeds(G, seeds, num_classes: int, device, class_idx=None, truncation_psi=1.0, truncation_cutoff=None,
+                     noise_mode="const") -> torch.Tensor:
+    """G's float images for `seeds` under the per-seed latent and class rules (sampling/latents.py)."""
+    z = z_for_seeds(seeds, G.z_dim, device)
+    c = classes_for_seeds(seeds, num_classes, class_idx, device)
+    kwargs = {"truncation_psi": truncation_psi, "noise_mode": noise_mode}
+    if truncation_cutoff is not None:
+        kwargs["truncation_cutoff"] = truncation_cutoff
+    return G(z, c, **kwargs)
+
+
 class LoadedGenerator:
     """G_ema of a checkpoint on a device, with the metadata needed to use it."""
 
@@ -58,15 +70,10 @@ class LoadedGenerator:
         if not 0 <= class_idx < self.num_classes:
             raise UsageError(f"--class {class_idx}: out of range; this generator has classes 0..{self.num_classes - 1}")
 
-    @torch.no_grad()
     def images_float(self, seeds, truncation_psi=1.0, truncation_cutoff=None, class_idx=None, noise_mode="const"):
         self._check_class(class_idx)
-        z = z_for_seeds(seeds, self.G.z_dim, self.device)
-        c = classes_for_seeds(seeds, self.num_classes, class_idx, self.device)
-        kwargs = {"truncation_psi": truncation_psi, "noise_mode": noise_mode}
-        if truncation_cutoff is not None:
-            kwargs["truncation_cutoff"] = truncation_cutoff
-        return self.G(z, c, **kwargs)
+        return images_for_seeds(self.G, seeds, self.num_classes, self.device, class_idx, truncation_psi,
+                                truncation_cutoff, noise_mode)
 
     def iter_images(self, seeds, truncation_psi=1.0, class_idx=None, batch_size=64, truncation_cutoff=None, noise_mode="const"):
         """Yield uint8 (B, C, H, W) CPU tensors for `seeds` in order; each image depends only on its seed."""
