@@ -42,6 +42,56 @@ AxisPlan plan_axis(int n_out, int up, int down, int p0, int ntaps) {
   return p;
 }
 
+// One phase group of one output row: a[t] = sum_{ty,tx} w[ty * wsy + tx] * rows[ty * Wb + t * DX + tx].
+// With the tap counts and the down factor known at compile time the tap loops unroll and the t loop vectorises with
+// every tap sum kept in registers (one store per output), instead of a load-add-store of a[] per tap. The taps of
+// StyleGAN2's [1,3,3,1] filter give 1..4 per axis and phase, with down 1 or 2.
+template <typename acc_t, int NTY, int NTX, int DX>
+void phase_row(acc_t* __restrict__ a, const acc_t* __restrict__ rows, size_t Wb, const acc_t* w, int wsy, int nt) {
+  acc_t wr[NTY][NTX];
+  for (int ty = 0; ty < NTY; ++ty)
+    for (int tx = 0; tx < NTX; ++tx) wr[ty][tx] = w[ty * wsy + tx];
+  for (int t = 0; t < nt; ++t) {
+    acc_t sum = acc_t(0);
+    for (int ty = 0; ty < NTY; ++ty)
+      for (int tx = 0; tx < NTX; ++tx) sum += wr[ty][tx] * rows[ty * Wb + (size_t)t * DX + tx];
+    a[t] = sum;
+  }
+}
+
+template <typename acc_t>
+using PhaseRowFn = void (*)(acc_t*, const acc_t*, size_t, const acc_t*, int, int);
+
+template <typename acc_t, int NTY, int NTX>
+PhaseRowFn<acc_t> pick_down(int down) {
+  if (down == 1) return &phase_row<acc_t, NTY, NTX, 1>;
+  if (down == 2) return &phase_row<acc_t, NTY, NTX, 2>;
+  return nullptr;
+}
+
+template <typename acc_t, int NTY>
+PhaseRowFn<acc_t> pick_ntx(int ntx, int down) {
+  switch (ntx) {
+    case 1: return pick_down<acc_t, NTY, 1>(down);
+    case 2: return pick_down<acc_t, NTY, 2>(down);
+    case 3: return pick_down<acc_t, NTY, 3>(down);
+    case 4: return pick_down<acc_t, NTY, 4>(down);
+    default: return nullptr;
+  }
+}
+
+// The specialised phase_row for these tap counts, or nullptr (then the generic per-tap loop runs).
+template <typename acc_t>
+PhaseRowFn<acc_t> pick_phase_row(int nty, int ntx, int down) {
+  switch (nty) {
+    case 1: return pick_ntx<acc_t, 1>(ntx, down);
+    case 2: return pick_ntx<acc_t, 2>(ntx, down);
+    case 3: return pick_ntx<acc_t, 3>(ntx, down);
+    case 4: return pick_ntx<acc_t, 4>(ntx, down);
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 at::Tensor upfirdn2d_cpu(const at::Tensor& x_in, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
@@ -86,48 +136,67 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x_in, const at::Tensor& f, int64_t up
     // step: grouping them makes every tap loop a unit- (or downx-) strided axpy that the compiler vectorises.
     const int groups = std::min<int>(upx, Wo);
     const int per_group = (Wo + upx - 1) / upx;
+    const PhaseRowFn<acc_t> fast = pick_phase_row<acc_t>(nty, ntx, downx);
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     at::parallel_for(0, (int64_t)N * C, 1, [&](int64_t begin, int64_t end) {
       std::vector<acc_t> buf((size_t)Hb * Wb, acc_t(0)), acc((size_t)groups * per_group);
       for (int64_t plane = begin; plane < end; ++plane) {
-        // Zero-bordered copy of the plane: buffer row r, column c <-> input (py.lo + r, px.lo + c).
+        // Zero-bordered copy of the plane: buffer row r, column c <-> input (py.lo + r, px.lo + c). The row is
+        // split into left border, converted interior and right border so the interior loop has no branches and
+        // vectorises.
         const scalar_t* src = xp + plane * H * W;
+        const int c0 = std::max(0, -px.lo), c1 = std::min(Wb, W - px.lo);  // interior columns [c0, c1)
         for (int r = 0; r < Hb; ++r) {
           const int iy = py.lo + r;
           acc_t* row = buf.data() + (size_t)r * Wb;
-          if (iy < 0 || iy >= H) {
+          if (iy < 0 || iy >= H || c1 <= c0) {
             std::fill(row, row + Wb, acc_t(0));
             continue;
           }
-          for (int c = 0; c < Wb; ++c) {
-            const int ix = px.lo + c;
-            row[c] = (ix >= 0 && ix < W) ? acc_t(src[iy * W + ix]) : acc_t(0);
-          }
+          std::fill(row, row + c0, acc_t(0));
+          const scalar_t* s_row = src + (size_t)iy * W + (px.lo + c0);
+          acc_t* __restrict__ d_row = row + c0;
+          for (int c = 0; c < c1 - c0; ++c) d_row[c] = acc_t(s_row[c]);
+          std::fill(row + c1, row + Wb, acc_t(0));
         }
         scalar_t* dst = yp + plane * Ho * Wo;
         for (int oy = 0; oy < Ho; ++oy) {
-          std::fill(acc.begin(), acc.end(), acc_t(0));
           const int phy = py.k0[oy];
-          for (int ty = 0; ty < nty; ++ty) {
-            const acc_t* row = buf.data() + (size_t)(py.i0[oy] - py.lo + ty) * Wb;
-            const acc_t* wrow = weff.data() + (size_t)(phy * nty + ty) * upx * ntx;
+          const acc_t* rows = buf.data() + (size_t)(py.i0[oy] - py.lo) * Wb;
+          if (fast != nullptr) {
             for (int s = 0; s < groups; ++s) {
               const int nt = (Wo - s + upx - 1) / upx;
-              const acc_t* w = wrow + px.k0[s] * ntx;
-              acc_t* __restrict__ a = acc.data() + (size_t)s * per_group;
-              for (int tx = 0; tx < ntx; ++tx) {
-                const acc_t wv = w[tx];
-                const acc_t* __restrict__ rp = row + (px.i0[s] - px.lo) + tx;
-                if (downx == 1) {
-                  for (int t = 0; t < nt; ++t) a[t] += wv * rp[t];
-                } else {
-                  for (int t = 0; t < nt; ++t) a[t] += wv * rp[(size_t)t * downx];
+              const acc_t* w = weff.data() + ((size_t)phy * nty * upx + px.k0[s]) * ntx;
+              fast(acc.data() + (size_t)s * per_group, rows + (px.i0[s] - px.lo), (size_t)Wb, w, upx * ntx, nt);
+            }
+          } else {
+            std::fill(acc.begin(), acc.end(), acc_t(0));
+            for (int ty = 0; ty < nty; ++ty) {
+              const acc_t* row = rows + (size_t)ty * Wb;
+              const acc_t* wrow = weff.data() + (size_t)(phy * nty + ty) * upx * ntx;
+              for (int s = 0; s < groups; ++s) {
+                const int nt = (Wo - s + upx - 1) / upx;
+                const acc_t* w = wrow + px.k0[s] * ntx;
+                acc_t* __restrict__ a = acc.data() + (size_t)s * per_group;
+                for (int tx = 0; tx < ntx; ++tx) {
+                  const acc_t wv = w[tx];
+                  const acc_t* __restrict__ rp = row + (px.i0[s] - px.lo) + tx;
+                  if (downx == 1) {
+                    for (int t = 0; t < nt; ++t) a[t] += wv * rp[t];
+                  } else {
+                    for (int t = 0; t < nt; ++t) a[t] += wv * rp[(size_t)t * downx];
+                  }
                 }
               }
             }
           }
           scalar_t* out = dst + (size_t)oy * Wo;
+          if (upx == 1) {  // one phase: a contiguous row, stored with a vectorisable loop
+            const acc_t* __restrict__ a = acc.data();
+            for (int t = 0; t < Wo; ++t) out[t] = scalar_t(a[t]);
+            continue;
+          }
           for (int s = 0; s < groups; ++s) {
             const int nt = (Wo - s + upx - 1) / upx;
             const acc_t* a = acc.data() + (size_t)s * per_group;

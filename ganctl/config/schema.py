@@ -54,6 +54,8 @@ BASE_DEFAULTS: dict = {
         "nonfinite": "stop",
         "precision": "auto",
         "threads": None,
+        "compile": "off",
+        "channels_last": False,
         "tensorboard": True,
     },
     "data": {"path": None, "desc": None},
@@ -65,6 +67,7 @@ CHOICES = {
     ("train", "device"): ("auto", "cpu", "cuda"),
     ("train", "nonfinite"): ("stop", "skip"),
     ("train", "precision"): ("auto", "fp32", "bf16", "fp16"),
+    ("train", "compile"): ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
     ("model", "family"): tuple(MODEL_FAMILIES),
     ("loss", "type"): tuple(LOSS_TYPES),
     ("augment", "kind"): ("none", "ada", "diffaugment"),
@@ -84,7 +87,7 @@ TYPED_NONE = {
 # Keys `ganctl resume` may change: they cannot change what the run computes.
 RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"),
                ("train", "image_snapshot_ticks"), ("train", "keep_checkpoints"), ("train", "tensorboard"),
-               ("train", "tick_kimg")}
+               ("train", "tick_kimg"), ("train", "compile"), ("train", "channels_last")}
 
 
 def family_defaults(family: str) -> dict:

@@ -89,6 +89,12 @@ class Trainer:
         if self.augment_pipe is not None:
             self.augment_pipe.to(device)
         self.loss = loss_class(cfg["loss"]["type"])(self.G, self.D, cfg["loss"], device, augment_pipe=self.augment_pipe).to(device)
+        from ganctl.engine import acceleration
+
+        self.channels_last = bool(t["channels_last"])
+        if self.channels_last:
+            acceleration.to_channels_last(self.G, self.D, self.G_ema)
+        acceleration.enable_compile(self.loss, t["compile"])
         self.phases = self._make_phases()
         self.precision = self._resolve_precision(t["precision"])
         self.loss_scale = 2.0**15 if self.precision == "fp16" else 1.0
@@ -303,6 +309,17 @@ class Trainer:
         if self.device.type != "cuda":
             return
         real_u8, real_c = feed_sample
+        # The probe runs real passes, which update buffers (w_avg, pl_mean, ADA's counters, BatchNorm statistics):
+        # put them back afterwards, so a run (or a resume) computes the same as one that never probed.
+        stateful = [m for m in (self.G, self.D, self.loss, self.augment_pipe) if m is not None]
+        saved = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in stateful]
+        try:
+            self._probe_batch_gpu(real_u8, real_c)
+        finally:
+            for m, sd in zip(stateful, saved):
+                m.load_state_dict(sd)
+
+    def _probe_batch_gpu(self, real_u8, real_c) -> None:
         while True:
             try:
                 real = to_float(real_u8[:self.batch_gpu], self.device)
@@ -399,6 +416,8 @@ class Trainer:
                     real_u8, real_c = feed.next()
                     self.batch_idx += 1
                     real = to_float(real_u8, self.device)
+                    if self.channels_last:
+                        real = real.contiguous(memory_format=torch.channels_last)
                     real_c = real_c.to(self.device) if self.num_classes else None
                     for i, ph in d_phases:
                         if self.step % ph.interval == 0:

@@ -29,15 +29,24 @@ class AdversarialLoss(nn.Module):
         self.type = cfg["type"]
         self.__dict__["augment_pipe"] = augment_pipe  # owned and saved by the engine, not part of this state_dict
         self.device = device
+        self.fast = None  # compiled callables for the first-order passes (use_compiled)
+
+    def use_compiled(self, wrap) -> None:
+        """Run G and D's first-order passes through wrap(module), e.g. torch.compile.
+
+        The gradient penalty and R1 differentiate D twice, which compiled graphs do not support: they keep eager D.
+        """
+        self.fast = [wrap(self.G[0]), wrap(self.D[0])]
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _run_G(self, z, c):
-        return self.G[0](z, c)
+        return (self.fast[0] if self.fast else self.G[0])(z, c)
 
-    def _run_D(self, img, c, return_features=False):
+    def _run_D(self, img, c, return_features=False, fast=True):
         if self.augment_pipe is not None:
             img = self.augment_pipe(img)
-        return self.D[0](img, c, return_features=return_features)
+        D = self.fast[1] if fast and self.fast else self.D[0]
+        return D(img, c, return_features=return_features)
 
     def _g_adv(self, logits):
         if self.type == "nonsaturating":
@@ -99,7 +108,7 @@ class AdversarialLoss(nn.Module):
         r1_gamma = self.cfg["r1_gamma"]
         if r1_gamma > 0 and phase in ("Dreg", "Dboth"):
             real = real_img.detach().requires_grad_(True)
-            logits = self._run_D(real, real_c)
+            logits = self._run_D(real, real_c, fast=False)
             (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
             penalty = grad.square().flatten(1).sum(1).mean()
             stats["Loss/D/r1"] = penalty.item()
@@ -110,6 +119,6 @@ class AdversarialLoss(nn.Module):
         """WGAN-GP (Gulrajani et al. 2017): (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
         alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
         x_hat = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
-        logits = self._run_D(x_hat, c)
+        logits = self._run_D(x_hat, c, fast=False)
         (grad,) = torch.autograd.grad(logits.sum(), x_hat, create_graph=True)
         return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()

@@ -54,25 +54,35 @@ class StyleGAN2Loss(nn.Module):
         self.pl_batch_shrink = max(int(cfg["pl_batch_shrink"]), 1)
         self.style_mixing_prob = float(cfg["style_mixing_prob"])
         self.register_buffer("pl_mean", torch.zeros([], device=self.device))
+        self.__dict__["fast"] = None  # compiled callables for the first-order passes (use_compiled)
+
+    def use_compiled(self, wrap) -> None:
+        """Run the first-order passes (Gmain, Dmain) through wrap(module), e.g. torch.compile.
+
+        R1 and path-length regularisation differentiate their graphs twice, which compiled graphs do not support,
+        so the regularisation passes keep the eager modules; they share the same parameters and buffers.
+        """
+        self.__dict__["fast"] = {"mapping": wrap(self.G.mapping), "synthesis": wrap(self.G.synthesis), "D": wrap(self.D)}
 
     # ------------------------------------------------------------------------------------------------------------
 
-    def run_G(self, z, c, update_emas=False):
+    def run_G(self, z, c, update_emas=False, fast=False):
         G = self.G
-        ws = G.mapping(z, c, update_emas=update_emas)
+        mapping, synthesis = (self.fast["mapping"], self.fast["synthesis"]) if fast and self.fast else (G.mapping, G.synthesis)
+        ws = mapping(z, c, update_emas=update_emas)
         if self.style_mixing_prob > 0 and ws.shape[1] > 1:
             # Drawn on the CPU RNG: the same decisions on every device, and no device sync to read them.
             cutoff = int(torch.randint(1, ws.shape[1], ()))
             if float(torch.rand(())) < self.style_mixing_prob:
-                ws2 = G.mapping(torch.randn_like(z), c, update_emas=False)
+                ws2 = mapping(torch.randn_like(z), c, update_emas=False)
                 ws = torch.cat([ws[:, :cutoff], ws2[:, cutoff:]], dim=1)
-        img = G.synthesis(ws, noise_mode="random", update_emas=update_emas)
+        img = synthesis(ws, noise_mode="random", update_emas=update_emas)
         return img, ws
 
-    def run_D(self, img, c):
+    def run_D(self, img, c, fast=False):
         if self.augment_pipe is not None:
             img = self.augment_pipe(img)
-        return self.D(img, c)
+        return (self.fast["D"] if fast and self.fast else self.D)(img, c)
 
     # ------------------------------------------------------------------------------------------------------------
 
@@ -93,8 +103,8 @@ class StyleGAN2Loss(nn.Module):
         if do_Gmain or do_Gpl:
             with frozen(self.D):
                 if do_Gmain:
-                    gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True)
-                    gen_logits = self.run_D(gen_img, gen_c)
+                    gen_img, _ = self.run_G(gen_z, gen_c, update_emas=True, fast=True)
+                    gen_logits = self.run_D(gen_img, gen_c, fast=True)
                     loss_G = F.softplus(-gen_logits)  # -log(sigmoid(D(G(z))))
                     loss_G.mean().mul(gain).backward()
                     stats["Loss/scores/fake"] = float(gen_logits.detach().mean())
@@ -104,8 +114,8 @@ class StyleGAN2Loss(nn.Module):
 
         if do_Dmain:
             with torch.no_grad():
-                gen_img, _ = self.run_G(gen_z, gen_c, update_emas=False)
-            gen_logits = self.run_D(gen_img, gen_c)
+                gen_img, _ = self.run_G(gen_z, gen_c, update_emas=False, fast=True)
+            gen_logits = self.run_D(gen_img, gen_c, fast=True)
             loss_Dgen = F.softplus(gen_logits)  # -log(1 - sigmoid(D(G(z))))
             loss_Dgen.mean().mul(gain).backward()
             stats["Loss/scores/fake"] = float(gen_logits.detach().mean())
@@ -113,7 +123,7 @@ class StyleGAN2Loss(nn.Module):
 
         if do_Dmain or do_Dr1:
             real_img_tmp = real_img.detach().requires_grad_(do_Dr1)
-            real_logits = self.run_D(real_img_tmp, real_c)
+            real_logits = self.run_D(real_img_tmp, real_c, fast=not do_Dr1)
             loss = real_logits.new_zeros([real_logits.shape[0], 1])
             if do_Dmain:
                 loss_Dreal = F.softplus(-real_logits)

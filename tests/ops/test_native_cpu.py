@@ -89,6 +89,10 @@ UPFIRDN_CASES = [
     (4, 1, 0, [1.0], False, 1.0),
     (1, 3, (-2, 1, 0, -1), [[1, 2, 3], [0, 1, 0]], True, 0.5),
     (2, 2, 3, "sep8", False, 1.0),
+    # 8 taps per phase: the generic per-tap loop, not the register-blocked one (<= 4 taps per axis, down <= 2)
+    (1, 1, (3, 4), "sep8", True, 1.0),
+    # non-separable 4x4 with down 2 in x only: the register-blocked 2-D path with a strided row
+    ((1, 1), (2, 1), (1, 2, 2, 1), [[1, 2, 0, 1], [3, 1, 1, 0], [0, 2, 5, 1], [1, 1, 2, 4]], False, 1.0),
 ]
 
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Everything that needs a GPU, in stages that each fit one 10-minute call of a lent GPU machine.
+#
+#   bash tests/benchmarks/gpu_session.sh ops        # build CUDA kernels, CUDA correctness tests, bench_ops on CUDA
+#   bash tests/benchmarks/gpu_session.sh stylegan   # StyleGAN2 256 s/kimg variants + generation img/s, CUDA engine tests
+#   bash tests/benchmarks/gpu_session.sh metrics    # FID throughput vs pytorch-fid on CUDA (wheels/ holds pytorch-fid)
+#
+# Runs the checkout without installing it (PYTHONPATH), so the GPU image's own torch is used. Every command's output
+# goes to $OUT/<stage>-<step>.txt (OUT defaults to ./gpu-results) and to the terminal; a failing step is reported and
+# the stage goes on, so one call yields every number it can.
+set -u
+OUT=${OUT:-gpu-results}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+export GANCTL_CACHE=${GANCTL_CACHE:-$PWD/.gpu-cache}
+stage=${1:-ops}
+PY=${PYTHON:-python3}
+
+step() {  # step NAME COMMAND...: run, tee to $OUT, record the exit status
+  local name=$1
+  shift
+  echo "== $stage/$name: $*" | tee -a "$OUT/summary.txt"
+  local t0=$SECONDS
+  "$@" > >(tee "$OUT/$stage-$name.txt") 2>&1
+  local rc=$?
+  echo "== $stage/$name: exit $rc in $((SECONDS - t0)) s" | tee -a "$OUT/summary.txt"
+}
+
+{
+  date -u
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.memory --format=csv 2>&1
+  $PY -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.version.cuda)"
+  command -v nvcc && nvcc --version | tail -1
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+case "$stage" in
+  ops)
+    step build $PY -m ganctl ops build --verbose
+    step doctor $PY -m ganctl doctor
+    step test-cuda $PY -m pytest -q -p no:cacheprovider tests/ops/test_cuda.py tests/ops/test_native_cpu.py
+    step bench-ops $PY tests/benchmarks/bench_ops.py --device cuda --reps 20
+    ;;
+  stylegan)
+    $PY -m ganctl ops build > "$OUT/stylegan-build.txt" 2>&1
+    step bench-256 $PY tests/benchmarks/bench_stylegan2.py --config 256 --device cuda --iters 10 \
+      --variants "${VARIANTS:-eager,eager-ref,channels-last,compile,cudagraphs}"
+    step test-engine $PY -m pytest -q -p no:cacheprovider -m "gpu" tests/engine tests/models tests/metrics
+    ;;
+  metrics)
+    if ls wheels/*.whl > /dev/null 2>&1; then $PY -m pip install -q --no-deps wheels/*.whl; fi
+    step bench-fid $PY tests/benchmarks/bench_fid.py --device cuda --n 2000 --size 256 --workers 8
+    ;;
+  *)
+    echo "unknown stage '$stage': use ops, stylegan or metrics" >&2
+    exit 2
+    ;;
+esac
+echo "results in $OUT"
