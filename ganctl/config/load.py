@@ -26,7 +26,8 @@ def presets_dir() -> Path:
     for cand in (here.parent / "presets", here / "presets"):
         if cand.is_dir():
             return cand
-    raise UsageError("ganctl's presets folder is missing from this installation; reinstall with `pip install -e .`")
+    raise UsageError("ganctl's presets folder is missing from this installation; reinstall it (`pip install .` or "
+                     "`pip install -e .` from a checkout)")
 
 
 def list_presets() -> list[str]:

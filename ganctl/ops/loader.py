@@ -56,10 +56,14 @@ class BuildError(RuntimeError):
 
 
 def native_dir() -> Path | None:
-    """The native/ source folder: $GANCTL_NATIVE_DIR, else the checkout's native/ next to the package."""
+    """The native/ source folder: $GANCTL_NATIVE_DIR, else the checkout's native/ next to the package (editable
+    installs), else the copy a wheel carries inside the package (ganctl/native, see setup.py)."""
     env = os.environ.get("GANCTL_NATIVE_DIR")
-    d = Path(env) if env else Path(__file__).resolve().parents[2] / "native"
-    return d if all((d / s).is_file() for s in CPU_SOURCES + HEADERS) else None
+    pkg = Path(__file__).resolve().parents[1]
+    for d in ([Path(env)] if env else [pkg.parent / "native", pkg / "native"]):
+        if all((d / s).is_file() for s in CPU_SOURCES + HEADERS):
+            return d
+    return None
 
 
 def cache_dir() -> Path:
