@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,16 @@ def test_two_processes_match_one(tmp_path, fmnist28, cli):
     for k in a:
         if k.startswith(("G/", "D/", "G_ema/")):
             assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+
+    # The logged losses cover the whole batch (all ranks' shares), like the one-process run's.
+    sa = [json.loads(x) for x in (one / "stats.jsonl").read_text().splitlines()]
+    sb = [json.loads(x) for x in (two / "stats.jsonl").read_text().splitlines()]
+    assert len(sa) == len(sb) >= 2
+    for ra, rb in zip(sa, sb):
+        losses = [k for k in ra if k.startswith(("Loss/", "Scores/"))]
+        assert losses and set(losses) <= set(rb)
+        for k in losses:
+            assert abs(ra[k] - rb[k]) <= 1e-4 * max(1.0, abs(ra[k])), (k, ra[k], rb[k])
 
     # Resume the 2-process run to a longer budget under 2 processes; it continues from its checkpoint.
     env = dict(os.environ, OMP_NUM_THREADS="1")
