@@ -155,10 +155,13 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
 
 def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncation_psi: float = 1.0,
            truncation_cutoff: int | None = None, class_idx: int | None = None, grid: bool = False,
-           outdir: str = "samples", noise_mode: str = "const", device: str = "auto", batch_size: int = 32) -> dict:
-    """Write one PNG per seed (seed0042.png) and/or a grid (grid.png); returns the paths written."""
+           outdir: str = "samples", noise_mode: str = "const", device: str = "auto", batch_size: int = 32,
+           workers: int | None = None) -> dict:
+    """Write one PNG per seed (seed0042.png) and/or a grid (grid.png); returns the paths written.
+    `workers` PNG-encoding threads (default: CPU count, at most 8; 1 writes in the calling thread)."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import make_grid, save_png
+    from ganctl.sampling.writer import PngWriter
 
     import torch
 
@@ -166,14 +169,16 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
     gen = load_generator(source, device)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    written, batches = [], []
-    for i, imgs in enumerate(gen.iter_images(seeds, truncation_psi, class_idx, batch_size, truncation_cutoff, noise_mode)):
-        if grid:
-            batches.append(imgs)
-            continue
-        for j, img in enumerate(imgs):
-            seed = seeds[i * batch_size + j]
-            written.append(str(save_png(img.permute(1, 2, 0).numpy(), out / f"seed{seed:04d}.png")))
+    batches = []
+    with PngWriter(workers) as writer:  # PNG encoding overlaps the next batch's generation
+        for i, imgs in enumerate(gen.iter_images(seeds, truncation_psi, class_idx, batch_size, truncation_cutoff, noise_mode)):
+            if grid:
+                batches.append(imgs)
+                continue
+            for j, img in enumerate(imgs):
+                seed = seeds[i * batch_size + j]
+                writer.submit(img.permute(1, 2, 0).numpy(), out / f"seed{seed:04d}.png")
+    written = writer.written
     if grid:
         written.append(str(save_png(make_grid(torch.cat(batches)), out / "grid.png")))
     return {"checkpoint": str(gen.path), "files": written, "count": len(seeds)}

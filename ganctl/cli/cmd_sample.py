@@ -26,17 +26,21 @@ def register(app: typer.Typer) -> None:
         outdir: str = typer.Option("samples", "--outdir", help="Output folder."),
         device: str = typer.Option("auto", "--device"),
         batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (does not change the images)."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="PNG-encoding threads (default: CPUs, max 8; 1 = no pool)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
         from ganctl.errors import UsageError
 
+        if workers is not None and workers < 1:
+            raise UsageError("--workers: must be at least 1")
         if noise_mode not in ("const", "random", "none"):
             raise UsageError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
-        res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device, batch_size)
+        res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
+                         batch_size, workers)
         if as_json:
             print(json.dumps(res))
         else:
