@@ -45,6 +45,7 @@ case "$stage" in
     $PY -m ganctl ops build > "$OUT/stylegan-build.txt" 2>&1
     step bench-256 $PY tests/benchmarks/bench_stylegan2.py --config 256 --device cuda --iters 10 \
       --variants "${VARIANTS:-eager,eager-ref,channels-last,compile,cudagraphs}"
+    step bench-sample $PY tests/benchmarks/bench_sample.py --res 1024 --n 64
     step test-engine $PY -m pytest -q -p no:cacheprovider -m "gpu" tests/engine tests/models tests/metrics
     ;;
   metrics)
