@@ -5,7 +5,7 @@ batch of 32 runs; on CPU the batch is reduced (--cpu-batch, default 2) so a 2-co
 GB/s counts minimum bytes as FACTS.md does: bias_act (lrelu, gain, clamp) = 5 tensor passes; upfirdn2d with the
 [1,3,3,1] filter = 2 x (input + output).
 
-Usage: python tests/benchmarks/bench_ops.py [--device cpu|cuda] [--cpu-batch 2] [--reps 5]
+Usage: python tests/benchmarks/bench_ops.py [--device cpu|cuda] [--cpu-batch 2] [--reps 5] [--tiny]
 """
 
 from __future__ import annotations
@@ -32,6 +32,16 @@ ROWS = [
     ("upfirdn2d", torch.float16, (32, 512, 64, 64), dict(up=2, padding=(2, 1), gain=4)),
     ("upfirdn2d", torch.float16, (32, 256, 128, 128), dict(down=2, padding=1)),
     ("upfirdn2d", torch.float16, (32, 128, 256, 256), dict(padding=(1, 2))),
+]
+
+# The stylegan-tiny preset's shapes (batch 32, 32 channels, 8..32 px): small tensors, where per-call overhead matters.
+TINY_ROWS = [
+    ("bias_act", torch.float32, (32, 32, 16, 16), {}),
+    ("bias_act", torch.float32, (32, 32, 32, 32), {}),
+    ("upfirdn2d", torch.float32, (32, 32, 8, 8), dict(up=2, padding=(2, 1), gain=4)),
+    ("upfirdn2d", torch.float32, (32, 32, 16, 16), dict(up=2, padding=(2, 1), gain=4)),
+    ("upfirdn2d", torch.float32, (32, 32, 32, 32), dict(down=2, padding=1)),
+    ("upfirdn2d", torch.float32, (32, 32, 32, 32), dict(padding=(1, 2))),
 ]
 
 FIR = [1, 3, 3, 1]
@@ -85,6 +95,7 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--cpu-batch", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--tiny", action="store_true", help="the stylegan-tiny shapes (full batch 32) instead")
     args = ap.parse_args()
     device = torch.device(args.device)
     st = ops.status(build=True)["upfirdn2d"]
@@ -98,8 +109,8 @@ def main():
           f"torch {torch.__version__}")
     print(f"{'op':10s} {'dtype':8s} {'shape':18s} {'args':26s} {'ref ms':>9s} {'native ms':>10s} {'speedup':>8s} "
           f"{'native GB/s':>11s}")
-    for op, dtype, shape, kw in ROWS:
-        if device.type == "cpu":
+    for op, dtype, shape, kw in (TINY_ROWS if args.tiny else ROWS):
+        if device.type == "cpu" and not args.tiny:
             if dtype not in (torch.float32, torch.float64):
                 continue  # the CPU kernels are fp32/fp64 only (half on CPU uses the reference)
             shape = (args.cpu_batch, *shape[1:])
