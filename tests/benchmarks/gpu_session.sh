@@ -2,7 +2,9 @@
 # Everything that needs a GPU, in stages that each fit one 10-minute call of a lent GPU machine.
 #
 #   bash tests/benchmarks/gpu_session.sh ops        # build CUDA kernels, CUDA correctness tests, bench_ops on CUDA
-#   bash tests/benchmarks/gpu_session.sh stylegan   # StyleGAN2 256 s/kimg variants + generation img/s, CUDA engine tests
+#   bash tests/benchmarks/gpu_session.sh stylegan   # StyleGAN2 256 s/kimg (eager variants) + generation img/s, engine tests
+#   bash tests/benchmarks/gpu_session.sh compile    # StyleGAN2 256 s/kimg with torch.compile and CUDA graphs (compiling
+#                                                   # takes minutes per variant, hence a stage of its own)
 #   bash tests/benchmarks/gpu_session.sh metrics    # FID throughput vs pytorch-fid on CUDA (wheels/ holds pytorch-fid)
 #
 # Runs the checkout without installing it (PYTHONPATH), so the GPU image's own torch is used. Every command's output
@@ -44,16 +46,21 @@ case "$stage" in
   stylegan)
     $PY -m ganctl ops build > "$OUT/stylegan-build.txt" 2>&1
     step bench-256 $PY tests/benchmarks/bench_stylegan2.py --config 256 --device cuda --iters 10 \
-      --variants "${VARIANTS:-eager,eager-ref,channels-last,compile,cudagraphs}"
+      --variants "${VARIANTS:-eager,eager-ref,channels-last}"
     step bench-sample $PY tests/benchmarks/bench_sample.py --res 1024 --n 64
     step test-engine $PY -m pytest -q -p no:cacheprovider -m "gpu" tests/engine tests/models tests/metrics
+    ;;
+  compile)
+    $PY -m ganctl ops build > "$OUT/compile-build.txt" 2>&1
+    step bench-256 $PY tests/benchmarks/bench_stylegan2.py --config 256 --device cuda --iters 10 \
+      --variants "${VARIANTS:-eager,compile,cudagraphs}"
     ;;
   metrics)
     if ls wheels/*.whl > /dev/null 2>&1; then $PY -m pip install -q --no-deps wheels/*.whl; fi
     step bench-fid $PY tests/benchmarks/bench_fid.py --device cuda --n 2000 --size 256 --workers 8
     ;;
   *)
-    echo "unknown stage '$stage': use ops, stylegan or metrics" >&2
+    echo "unknown stage '$stage': use ops, stylegan, compile or metrics" >&2
     exit 2
     ;;
 esac
