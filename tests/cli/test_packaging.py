@@ -4,6 +4,7 @@ installed copy finds them without a checkout beside it."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,9 +20,16 @@ def wheel(tmp_path_factory) -> Path:
     # setuptools >= 70.1 builds wheels by itself (test extra); older ones would need the `wheel` package.
     pytest.importorskip("setuptools", minversion="70.1", reason="building a wheel offline needs setuptools >= 70.1")
     out = tmp_path_factory.mktemp("wheel")
+    # Build from a copy: setuptools writes build/ into the source tree, and a stale build/ there could leak old files
+    # into later wheels.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    for name in ("ganctl", "presets", "native"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     # --no-build-isolation: build with the installed setuptools/wheel, so nothing is downloaded.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, text=True, timeout=300)
+                    str(src)], check=True, capture_output=True, text=True, timeout=300)
     (whl,) = out.glob("ganctl-*.whl")
     return whl
 
