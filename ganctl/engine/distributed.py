@@ -54,6 +54,23 @@ def launch(nproc: int, args: list[str]) -> int:
     return subprocess.call(cmd)
 
 
+def mean_over_ranks(stats: dict[str, list[float]], world_size: int, device: torch.device) -> dict[str, float]:
+    """Each stat's mean over every process's values, so a multi-process run logs the whole batch's losses (equal to a
+    one-process run's), not rank 0's share. Collective: every rank calls it at the same point."""
+    local = {k: (float(sum(v)), len(v)) for k, v in stats.items()}
+    if world_size == 1:
+        return {k: total / n for k, (total, n) in local.items() if n}
+    import torch.distributed as dist
+
+    # The key sets agree in practice (same phases everywhere), but a rank-only key must not desynchronise them.
+    key_lists = [None] * world_size
+    dist.all_gather_object(key_lists, sorted(local))
+    keys = sorted(set().union(*key_lists))
+    t = torch.tensor([local.get(k, (0.0, 0)) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return {k: float(total / n) for k, (total, n) in zip(keys, t.tolist()) if n > 0}
+
+
 def barrier() -> None:
     import torch.distributed as dist
 

@@ -22,6 +22,7 @@ import torch
 from ganctl.config.schema import loss_class
 from ganctl.data.dataset import PreparedDataset
 from ganctl.engine import checkpoint as ckpt
+from ganctl.engine import distributed
 from ganctl.engine import rundir
 from ganctl.engine.feed import DataFeed, to_float
 from ganctl.errors import Interrupted, TrainingDiverged, UsageError
@@ -470,7 +471,7 @@ class Trainer:
         rec = {"Progress/tick": self.cur_tick, "Progress/kimg": self.cur_nimg / 1000, "Timing/sec_per_tick": dt,
                "Timing/sec_per_kimg": dt / max(nimg / 1000, 1e-9), "Timing/images_per_sec": nimg / max(dt, 1e-9),
                "Timing/total_sec": self.total_time, "timestamp": time.time()}
-        for k, v in self._mean_over_ranks(tick_stats).items():
+        for k, v in distributed.mean_over_ranks(tick_stats, self.world_size, self.device).items():
             if not k.startswith("Augment/real_"):
                 rec[k] = v
         if self.augment_pipe is not None and hasattr(self.augment_pipe, "p"):
@@ -478,22 +479,6 @@ class Trainer:
         if self.device.type == "cuda":
             rec["Resources/peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
         return rec
-
-    def _mean_over_ranks(self, tick_stats: dict) -> dict:
-        """Each stat's mean over every process's values, so a multi-process run logs the whole batch's losses (equal
-        to a one-process run's), not rank 0's share. Collective: every rank calls it at the same tick."""
-        local = {k: (float(np.sum(v)), len(v)) for k, v in tick_stats.items()}
-        if self.world_size == 1:
-            return {k: total / n for k, (total, n) in local.items()}
-        import torch.distributed as dist
-
-        # The key sets agree in practice (same phases everywhere), but a rank-only key must not desynchronise them.
-        key_lists = [None] * self.world_size
-        dist.all_gather_object(key_lists, sorted(local))
-        keys = sorted(set().union(*key_lists))
-        t = torch.tensor([local.get(k, (0.0, 0)) for k in keys], dtype=torch.float64, device=self.device)
-        dist.all_reduce(t)
-        return {k: float(total / n) for k, (total, n) in zip(keys, t.tolist()) if n > 0}
 
     def _tensorboard(self):
         if not self.cfg["train"]["tensorboard"] or self.rank != 0 or self.run_dir is None:
