@@ -253,6 +253,17 @@ def presets_show(name: str) -> dict:
     return resolve_config(name)
 
 
+def _compile_readiness(torch) -> str:
+    """Whether train.compile can work here: inductor needs a C++ compiler for CPU graphs and Triton for CUDA ones."""
+    import shutil
+
+    cxx = shutil.which(os.environ.get("CXX", "g++")) or shutil.which("c++") or shutil.which("clang++")
+    parts = [f"cpu: {'yes (' + cxx + ')' if cxx else 'no C++ compiler found'}"]
+    if torch.cuda.is_available():
+        parts.append(f"cuda: {'yes (triton)' if _has('triton') else 'no (triton missing)'}")
+    return "; ".join(parts)
+
+
 def doctor() -> dict:
     import platform
 
@@ -282,6 +293,7 @@ def doctor() -> dict:
 
     info["ffmpeg"] = shutil.which("ffmpeg") or "not found (MP4 output unavailable; GIF and PNG frames work)"
     info["tensorboard"] = _has("tensorboard")
+    info["torch_compile"] = _compile_readiness(torch)
     info["cache_dir"] = os.environ.get("GANCTL_CACHE", str(Path.home() / ".cache" / "ganctl"))
     return info
 

@@ -29,6 +29,7 @@ def test_presets_and_doctor(cli):
 
     info = json.loads(cli("doctor", "--json", check=0).stdout)
     assert info["torch"] and "cpu" in info["devices"] and "ops" in info
+    assert info["torch_compile"].startswith("cpu: yes") or "no C++ compiler" in info["torch_compile"]
 
 
 def test_train_usage_errors(tmp_path, cli):
