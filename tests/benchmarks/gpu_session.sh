@@ -42,6 +42,13 @@ case "$stage" in
     step doctor $PY -m ganctl doctor
     step test-cuda $PY -m pytest -q -p no:cacheprovider tests/ops/test_cuda.py tests/ops/test_native_cpu.py
     step bench-ops $PY tests/benchmarks/bench_ops.py --device cuda --reps 20
+    # Shared-memory races and out-of-bounds accesses, which the CPU emulation cannot see (Firecracker machines only).
+    if command -v compute-sanitizer > /dev/null; then
+      step racecheck compute-sanitizer --tool racecheck --error-exitcode 1 $PY -m pytest -q -x -p no:cacheprovider \
+        tests/ops/test_cuda.py -k upfirdn2d
+      step memcheck compute-sanitizer --tool memcheck --error-exitcode 1 $PY -m pytest -q -x -p no:cacheprovider \
+        tests/ops/test_cuda.py
+    fi
     ;;
   stylegan)
     $PY -m ganctl ops build > "$OUT/stylegan-build.txt" 2>&1
