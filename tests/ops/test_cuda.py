@@ -60,3 +60,40 @@ def test_upfirdn2d_cuda_gradgradcheck(cuda_ops):
     assert torch.autograd.gradgradcheck(fn, (x,))
     b = torch.randn(2, dtype=torch.float64, device="cuda", requires_grad=True)
     assert torch.autograd.gradgradcheck(lambda x, b: ops.bias_act(x, b, act="swish", impl="native"), (x, b))
+
+
+# Shapes large enough for the tiled upfirdn2d kernel (planes of >= half a 32-wide tile; smaller ones take the general
+# kernel) and for bias_act's 16-byte vector path (inner = H*W a multiple of 8, aligned): the paths the benchmark rows
+# and real StyleGAN2 layers use. Odd sizes leave partial tiles at the right and bottom edges.
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("shape", [(2, 8, 64, 64), (1, 3, 67, 45), (3, 2, 128, 96)])
+@pytest.mark.parametrize("kw", [dict(up=2, padding=(2, 1), gain=4), dict(down=2, padding=1), dict(padding=(1, 2)),
+                                dict(padding=(1, 2), flip_filter=True)])
+def test_upfirdn2d_cuda_tiled_shapes(cuda_ops, dtype, shape, kw):
+    f = ops.setup_filter([1, 3, 3, 1], device="cuda")
+    x = torch.randn(shape, device="cuda").to(dtype)
+    atol, rtol = TOL[dtype]
+    fn = lambda impl, ff: (lambda x: ops.upfirdn2d(x, ff, impl=impl, **kw))  # noqa: E731
+    xr = x.double().requires_grad_(True)
+    yr = fn("ref", f.double())(xr)
+    dy = torch.randn_like(yr)
+    (gr,) = torch.autograd.grad(yr, xr, dy)
+    xn = x.detach().requires_grad_(True)
+    yn = fn("native", f)(xn)
+    (gn,) = torch.autograd.grad(yn, xn, dy.to(dtype))
+    torch.testing.assert_close(yn.double(), yr.detach(), atol=atol * max(1, yr.abs().max().item()), rtol=rtol)
+    torch.testing.assert_close(gn.double(), gr, atol=atol * max(1, gr.abs().max().item()), rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_bias_act_cuda_vector_path(cuda_ops, dtype):
+    x = torch.randn(2, 16, 32, 32, device="cuda").to(dtype)
+    b = torch.randn(16, device="cuda").to(dtype)
+    atol, rtol = TOL[dtype]
+    flat = torch.randn(x.numel() + 1, device="cuda").to(dtype)
+    misaligned = flat[1:].view(x.shape)  # storage offset of one element: the scalar fallback
+    for xl in (x, misaligned, torch.randn(3, 16, 5, 8, device="cuda").to(dtype)):  # inner 40: vector + no tail
+        for act in ("lrelu", "swish", "linear"):
+            y = ops.bias_act(xl, b, act=act, clamp=256.0, impl="native")
+            r = ops.bias_act(xl.double(), b.double(), act=act, clamp=256.0, impl="ref")
+            torch.testing.assert_close(y.double(), r, atol=atol * max(1, r.abs().max().item()), rtol=rtol)
