@@ -15,7 +15,6 @@ from __future__ import annotations
 import torch
 
 
-
 def compile_wrapper(mode: str):
     """A function module -> compiled callable for torch.compile `mode` (shapes are static: one batch_gpu per run)."""
 
@@ -25,19 +24,15 @@ def compile_wrapper(mode: str):
     return wrap
 
 
-def prepare_native_ops() -> None:
-    """Load (building once if needed) the native ops before tracing: a trace never builds them, and an op first seen
-    while compiling would otherwise stay on the PyTorch reference for the compiled graphs."""
-    from ganctl import ops
-
-    ops.status(build=True)
-
-
 def enable_compile(loss, mode: str) -> None:
     """Route `loss`'s first-order passes through torch.compile(mode); a no-op for mode 'off'."""
     if mode == "off":
         return
-    prepare_native_ops()
+    from ganctl import ops
+
+    # Load (building once if needed) the native ops before tracing: a trace never builds them, so an op first seen
+    # while compiling would stay on the PyTorch reference inside the compiled graphs.
+    ops.status(build=True)
     loss.use_compiled(compile_wrapper(mode))
 
 

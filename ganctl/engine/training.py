@@ -21,6 +21,7 @@ import torch
 
 from ganctl.config.schema import loss_class
 from ganctl.data.dataset import PreparedDataset
+from ganctl.engine import acceleration
 from ganctl.engine import checkpoint as ckpt
 from ganctl.engine import distributed
 from ganctl.engine import rundir
@@ -90,8 +91,6 @@ class Trainer:
         if self.augment_pipe is not None:
             self.augment_pipe.to(device)
         self.loss = loss_class(cfg["loss"]["type"])(self.G, self.D, cfg["loss"], device, augment_pipe=self.augment_pipe).to(device)
-        from ganctl.engine import acceleration
-
         self.channels_last = bool(t["channels_last"])
         if self.channels_last:
             acceleration.to_channels_last(self.G, self.D, self.G_ema)
