@@ -50,7 +50,8 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     """Train a new run; returns {'run_dir', 'kimg', 'seconds'}."""
     from ganctl.data.dataset import PreparedDataset
     from ganctl.engine import rundir
-    from ganctl.engine.training import Trainer, resolve_device, _dist_info
+    from ganctl.device import resolve_device
+    from ganctl.engine.training import Trainer
 
     from ganctl.engine import distributed
 
@@ -60,7 +61,7 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
         raise UsageError("--data: no dataset given; prepare one with `ganctl prepare-data SOURCE DEST` and pass --data DEST")
     ds = PreparedDataset(cfg["data"]["path"])
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
-    rank, _ = _dist_info()
+    rank, _ = distributed.dist_info()
     run_dir = None
     if rank == 0:
         run_dir = rundir.create_run_dir(outdir, cfg, ds.name, ds.resolution)
@@ -113,7 +114,8 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     from ganctl.data.dataset import PreparedDataset
     from ganctl.engine import checkpoint as ckpt
     from ganctl.engine import rundir
-    from ganctl.engine.training import Trainer, resolve_device, _dist_info
+    from ganctl.device import resolve_device
+    from ganctl.engine.training import Trainer
 
     run = Path(run_dir)
     cfg = validate_resolved(rundir.read_config(run))
@@ -136,7 +138,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     distributed.maybe_init(cfg["train"]["device"])
     ds = PreparedDataset(cfg["data"]["path"])
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
-    rank, _ = _dist_info()
+    rank, _ = distributed.dist_info()
     if rank == 0:
         emit = _logging(emit, run)
     trainer = Trainer(cfg, ds, run if rank == 0 else None, dev, emit, checkpoint=path)

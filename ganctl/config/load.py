@@ -161,9 +161,13 @@ def _defaults_for(raw: dict) -> dict:
     """The schema for this config: base defaults with the chosen family's and loss type's keys added."""
     defaults = copy.deepcopy(schema.BASE_DEFAULTS)
     family = (raw.get("model") or {}).get("family", defaults["model"]["family"])
-    loss_type = (raw.get("loss") or {}).get("type", defaults["loss"]["type"])
     _check_value(("model", "family"), family, None)
+    fam = schema.get_family(family)
+    loss_type = (raw.get("loss") or {}).get("type", fam.losses[0])  # unset: the family's natural loss
     _check_value(("loss", "type"), loss_type, None)
+    if loss_type not in fam.losses:
+        raise UsageError(f"config key loss.type: {loss_type!r} does not train model.family={family}; "
+                         f"use one of {', '.join(fam.losses)} (e.g. loss.type={fam.losses[0]})")
     defaults["model"] = {"family": family, "conditional": False, **schema.family_defaults(family)}
     defaults["loss"] = {"type": loss_type, **schema.loss_defaults(loss_type)}
     return defaults

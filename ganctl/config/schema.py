@@ -1,19 +1,15 @@
 """The config schema: every key ganctl understands, its default, and how its value is checked.
 
-Sections `model` and `loss` are open-ended by design: their allowed keys come from the chosen model family and loss
-type (each module's DEFAULTS), so a new family plugs in by registering, without touching this file.
+Sections `model` and `loss` are open-ended by design: their allowed keys come from the chosen model family's declaration
+(`FAMILY.defaults`, see ganctl/models/family.py) and the loss type's DEFAULTS, so a new family plugs in by registering
+in `ganctl.models.FAMILY_MODULES`, without touching this file.
 """
 
 from __future__ import annotations
 
 import importlib
 
-# Family name -> module exposing DEFAULTS and build(model_cfg, img_resolution, img_channels, num_classes) -> (G, D).
-MODEL_FAMILIES = {
-    "mlp": "ganctl.models.mlp",
-    "dcgan": "ganctl.models.dcgan",
-    "stylegan2": "ganctl.models.stylegan2",
-}
+from ganctl.models import FAMILY_MODULES, get_family
 
 # Loss type -> "module:Class"; the module has DEFAULTS, the class implements accumulate_gradients(phase, ...).
 LOSS_TYPES = {
@@ -68,7 +64,7 @@ CHOICES = {
     ("train", "nonfinite"): ("stop", "skip"),
     ("train", "precision"): ("auto", "fp32", "bf16", "fp16"),
     ("train", "compile"): ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-    ("model", "family"): tuple(MODEL_FAMILIES),
+    ("model", "family"): tuple(FAMILY_MODULES),
     ("loss", "type"): tuple(LOSS_TYPES),
     ("augment", "kind"): ("none", "ada", "diffaugment"),
 }
@@ -91,7 +87,7 @@ RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("t
 
 
 def family_defaults(family: str) -> dict:
-    return dict(importlib.import_module(MODEL_FAMILIES[family]).DEFAULTS)
+    return dict(get_family(family).defaults)
 
 
 def loss_defaults(loss_type: str) -> dict:

@@ -15,11 +15,24 @@ import io
 import pickle
 import re
 import tarfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ganctl.errors import DataError
+
+
+@dataclass
+class ArraySource:
+    kind: str  # "mnist-idx" | "fashion-mnist-idx" | "cifar10"
+    root: Path
+    pixels: np.ndarray  # uint8 (N, H, W) or (N, H, W, 3)
+    labels: np.ndarray  # int64 (N,)
+    ids: list[str]  # per-image id, e.g. "train-images-idx3-ubyte.gz[17]"
+    label_names: list[str]
+    notes: list[str] = field(default_factory=list)
+
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 MNIST_CLASSES = [str(i) for i in range(10)]
@@ -67,8 +80,6 @@ def _read_idx_file(path: Path) -> np.ndarray:
 
 
 def read_idx(folder: Path, split: str):
-    from ganctl.data.sources import ArraySource
-
     if split not in _SPLITS:
         raise DataError(f"--split {split}: choose train, test or all")
     pixels, labels, ids, fashion = [], [], [], "fashion" in str(folder.resolve()).lower()
@@ -165,8 +176,6 @@ def _cifar_files(path: Path) -> dict[str, bytes]:
 
 
 def read_cifar(path: Path, split: str):
-    from ganctl.data.sources import ArraySource
-
     if split not in _SPLITS:
         raise DataError(f"--split {split}: choose train, test or all")
     loc = find_cifar(path) if path.is_dir() else path

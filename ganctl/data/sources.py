@@ -3,8 +3,8 @@
 Owns source auto-detection for `ganctl prepare-data` and the two shapes a source comes in:
 - FileSource: encoded image files in a folder or a zip (plain, class subfolders, or NVlabs-style with dataset.json).
   Only names and labels are listed here; the bytes are read later, in the worker processes (`read_member`).
-- ArraySource: pixel arrays already decoded from MNIST-style idx files or the CIFAR-10 python batches
-  (see `ganctl.data.arrays`).
+- ArraySource (defined in `ganctl.data.arrays`, which reads them): pixel arrays already decoded from MNIST-style idx
+  files or the CIFAR-10 python batches.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from ganctl.data import arrays
+from ganctl.data.arrays import ArraySource
 from ganctl.data.decode import IMAGE_EXTENSIONS
 from ganctl.errors import DataError
 
@@ -36,17 +36,6 @@ class FileSource:
     items: list[tuple[str, int]]  # (relative posix path, label or -1), sorted by path
     label_names: list[str]
     skipped: list[dict] = field(default_factory=list)  # inputs refused while listing (no decode needed)
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ArraySource:
-    kind: str  # "mnist-idx" | "fashion-mnist-idx" | "cifar10"
-    root: Path
-    pixels: np.ndarray  # uint8 (N, H, W) or (N, H, W, 3)
-    labels: np.ndarray  # int64 (N,)
-    ids: list[str]  # per-image id, e.g. "train-images-idx3-ubyte.gz[17]"
-    label_names: list[str]
     notes: list[str] = field(default_factory=list)
 
 
@@ -143,8 +132,6 @@ def _zip_source(path: Path) -> FileSource:
 
 def detect(source: str | os.PathLike, split: str | None) -> FileSource | ArraySource:
     """Auto-detect the source kind and list it. Raises DataError (exit 2) with one line when it cannot."""
-    from ganctl.data import arrays
-
     path = Path(source)
     if not path.exists():
         raise DataError(f"{source}: no such file or directory; give an image folder, a .zip, an MNIST idx folder or the CIFAR-10 tarball")

@@ -34,6 +34,15 @@ def maybe_init(device_name: str) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def dist_info() -> tuple[int, int]:
+    """(rank, world_size) of this process; (0, 1) outside torch.distributed."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def local_device(device: torch.device) -> torch.device:
     """cuda -> this rank's GPU under torchrun."""
     if device.type == "cuda" and env_world_size() > 1:

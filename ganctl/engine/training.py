@@ -27,10 +27,9 @@ from ganctl.engine import distributed
 from ganctl.engine import rundir
 from ganctl.engine.feed import DataFeed, to_float
 from ganctl.errors import Interrupted, TrainingDiverged, UsageError
-from ganctl.models import build_networks
+from ganctl.models import build_networks, get_family
 from ganctl.sampling.grid import make_grid, save_png
-from ganctl.sampling.generate import images_for_seeds
-from ganctl.sampling.latents import to_uint8
+from ganctl.sampling.latents import images_for_seeds, to_uint8
 
 
 @dataclass
@@ -45,29 +44,13 @@ def _mix_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here; use --device cpu")
-    return torch.device(name)
-
-
-def _dist_info() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 class Trainer:
     """One training run. `emit(event: dict)` receives progress events; nothing is printed here."""
 
     def __init__(self, cfg: dict, dataset: PreparedDataset, run_dir: Path | None, device: torch.device,
                  emit: Callable[[dict], None] = lambda e: None, checkpoint: Path | None = None):
         self.cfg, self.ds, self.run_dir, self.device, self.emit = cfg, dataset, run_dir, device, emit
-        self.rank, self.world_size = _dist_info()
+        self.rank, self.world_size = distributed.dist_info()
         t = cfg["train"]
         self.batch = t["batch"]
         self.batch_gpu = t["batch_gpu"] or self.batch // self.world_size
@@ -115,8 +98,8 @@ class Trainer:
         """auto: bf16 autocast for classic families on CUDA; StyleGAN2 keeps fp32 with its own fp16 top layers; CPU fp32."""
         if mode != "auto":
             return mode
-        if self.device.type == "cuda" and self.cfg["model"]["family"] != "stylegan2":
-            return "bf16"
+        if self.device.type == "cuda":
+            return get_family(self.cfg["model"]["family"]).precision
         return "fp32"
 
     def _autocast(self):

@@ -12,6 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The loss types this module implements; families built for them list these in their FAMILY.losses.
+CLASSIC_LOSSES = ("nonsaturating", "hinge", "wasserstein", "lsgan")
+
 _COMMON = {"r1_gamma": 0.0, "feature_matching": 0.0, "label_smoothing": 0.0}
 DEFAULTS_BY_TYPE = {
     "nonsaturating": dict(_COMMON),

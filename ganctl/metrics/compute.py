@@ -19,7 +19,9 @@ import torch
 
 from ganctl.errors import DataError, UsageError
 from ganctl.metrics import distance
-from ganctl.metrics.features import Extracted, dist_info, extract
+from ganctl.device import resolve_device
+from ganctl.engine.distributed import dist_info
+from ganctl.metrics.features import Extracted, extract
 from ganctl.metrics.inception import build_inception
 from ganctl.metrics.protocols import get_protocol
 from ganctl.metrics.sources import resolve_source
@@ -44,18 +46,6 @@ def init_distributed(device: str) -> bool:
     joined_before = dist.is_available() and dist.is_initialized()
     maybe_init(device)
     return dist.is_available() and dist.is_initialized() and not joined_before
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: CUDA is not available here; use --device cpu")
-        if dev.index is None:
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    return dev
 
 
 @contextmanager

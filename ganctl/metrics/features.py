@@ -15,17 +15,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ganctl.engine.distributed import dist_info
 from ganctl.metrics.protocols import Protocol
 from ganctl.metrics.sources import DecodeDataset, Source, collate
 from ganctl.metrics.stats import FeatureStats, merge_stats
 
 
-def dist_info() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def shard(n: int, rank: int, world: int) -> range:

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 
 from ganctl.errors import UsageError
+from ganctl.losses.adversarial import CLASSIC_LOSSES
+from ganctl.models.family import Family
 from ganctl.models.layers import ClassEmbedding, MinibatchStdDev, ProjectionHead, scale_latent
 
 DEFAULTS = {
@@ -107,3 +109,9 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     G.apply(_init_weights)
     D.apply(_init_weights)
     return G, D
+
+
+FAMILY = Family(
+    name="dcgan", defaults=DEFAULTS, build=build, losses=CLASSIC_LOSSES, precision="bf16", truncation="z_scale",
+    uses_batchnorm=True, doc="transposed-conv G, strided-conv D (Radford et al. 2015)",
+)

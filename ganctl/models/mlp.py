@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganctl.models.family import Family
+from ganctl.losses.adversarial import CLASSIC_LOSSES
 from ganctl.models.layers import ClassEmbedding, MinibatchStdDev, ProjectionHead, scale_latent
 
 DEFAULTS = {
@@ -61,3 +63,9 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     G = MLPGenerator(model_cfg["z_dim"], model_cfg["hidden"], img_resolution, img_channels, num_classes, model_cfg["embed_dim"])
     D = MLPDiscriminator(model_cfg["d_hidden"], img_resolution, img_channels, num_classes, model_cfg["dropout"], model_cfg["mbstd_group"])
     return G, D
+
+
+FAMILY = Family(
+    name="mlp", defaults=DEFAULTS, build=build, losses=CLASSIC_LOSSES, precision="bf16", truncation="z_scale",
+    doc="fully-connected G and D (Goodfellow et al. 2014)",
+)

@@ -14,7 +14,7 @@ import torch
 from ganctl.engine import checkpoint as ckpt
 from ganctl.engine import rundir
 from ganctl.errors import UsageError
-from ganctl.sampling.latents import classes_for_seeds, to_uint8, z_for_seeds
+from ganctl.sampling.latents import images_for_seeds, to_uint8
 
 
 def newest_run(root: str | os.PathLike = "runs") -> Path:
@@ -39,18 +39,6 @@ def resolve_checkpoint(source: str | os.PathLike | None) -> Path:
     if path.suffix in (".pkl", ".pt", ".pth"):
         raise UsageError(f"{path}: pickled checkpoints are never loaded; ganctl reads only its own .safetensors checkpoints")
     return path
-
-
-@torch.no_grad()
-def images_for_seeds(G, seeds, num_classes: int, device, class_idx=None, truncation_psi=1.0, truncation_cutoff=None,
-                     noise_mode="const") -> torch.Tensor:
-    """G's float images for `seeds` under the per-seed latent and class rules (sampling/latents.py)."""
-    z = z_for_seeds(seeds, G.z_dim, device)
-    c = classes_for_seeds(seeds, num_classes, class_idx, device)
-    kwargs = {"truncation_psi": truncation_psi, "noise_mode": noise_mode}
-    if truncation_cutoff is not None:
-        kwargs["truncation_cutoff"] = truncation_cutoff
-    return G(z, c, **kwargs)
 
 
 class LoadedGenerator:
@@ -84,7 +72,7 @@ class LoadedGenerator:
 
 def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto") -> LoadedGenerator:
     from ganctl.config.load import validate_resolved
-    from ganctl.engine.training import resolve_device
+    from ganctl.device import resolve_device
     from ganctl.models import build_networks
 
     path = resolve_checkpoint(source)

@@ -30,3 +30,15 @@ def classes_for_seeds(seeds, num_classes: int, class_idx: int | None, device="cp
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float images -> uint8 [0, 255], rounding the same way on every device."""
     return (images.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+@torch.no_grad()
+def images_for_seeds(G, seeds, num_classes: int, device, class_idx=None, truncation_psi=1.0, truncation_cutoff=None,
+                     noise_mode="const") -> torch.Tensor:
+    """G's float images for `seeds` under the per-seed latent and class rules (sampling/latents.py)."""
+    z = z_for_seeds(seeds, G.z_dim, device)
+    c = classes_for_seeds(seeds, num_classes, class_idx, device)
+    kwargs = {"truncation_psi": truncation_psi, "noise_mode": noise_mode}
+    if truncation_cutoff is not None:
+        kwargs["truncation_cutoff"] = truncation_cutoff
+    return G(z, c, **kwargs)

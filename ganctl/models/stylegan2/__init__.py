@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ganctl.errors import UsageError
+from ganctl.models.family import Family
 
 DEFAULTS = {
     "z_dim": 512,
@@ -68,3 +69,9 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
                       mbstd_channels=int(cfg["mbstd_channels"]), architecture=cfg["d_architecture"],
                       cmap_layers=int(cfg["d_cmap_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]), **common)
     return G, D
+
+
+FAMILY = Family(
+    name="stylegan2", defaults=DEFAULTS, build=build, losses=("stylegan2",), precision="fp32", truncation="w_avg",
+    doc="StyleGAN2 (Karras et al. 2020): mapping network, modulated convolutions, skip G, resnet D",
+)

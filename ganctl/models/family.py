@@ -1,0 +1,50 @@
+"""The family contract: what every model family declares, in one place, so the config layer and the engine ask the
+family instead of testing its name.
+
+A family is a module under `ganctl/models/` with a module-level `FAMILY = Family(...)`. The registry of names lives in
+`ganctl.models.FAMILY_MODULES`; `ganctl.models.get_family(name)` imports the module and returns its declaration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+# What `train.precision=auto` means on CUDA for a family (CPU is always fp32):
+#   "bf16"   autocast the whole step in bfloat16
+#   "fp32"   plain fp32, the family manages any reduced precision itself (StyleGAN2's fp16 top layers)
+PRECISIONS = ("bf16", "fp32")
+
+# How `--truncation PSI` acts, a pure function of the seed in every case:
+#   "w_avg"       lerp(w_avg, w, psi) in a style network's W space (optionally only for the first `cutoff` layers)
+#   "z_scale"     z * psi: move z toward the prior's mean
+#   "z_resample"  redraw z components outside [-psi, psi] (a truncated normal; BigGAN's rule)
+TRUNCATIONS = ("w_avg", "z_scale", "z_resample")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    defaults: dict                       # the `model:` keys it takes, with their defaults
+    build: Callable                      # build(model_cfg, img_resolution, img_channels, num_classes) -> (G, D)
+    losses: tuple[str, ...]              # loss.type values it trains with; the first is its natural one
+    precision: str = "bf16"              # train.precision=auto on CUDA (see PRECISIONS)
+    truncation: str = "z_scale"          # see TRUNCATIONS
+    # make_schedule(cfg, img_resolution) -> ganctl.engine.schedule.Schedule; None: the constant schedule. A family with
+    # a schedule gives G and D a `set_stage(resolution, alpha)` method that the engine calls when the stage moves.
+    make_schedule: Callable | None = None
+    uses_batchnorm: bool = False         # G or D hold BatchNorm layers (cross-replica BN applies under torchrun)
+    doc: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"family {self.name}: precision {self.precision!r} not in {PRECISIONS}")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"family {self.name}: truncation {self.truncation!r} not in {TRUNCATIONS}")
+        if not self.losses:
+            raise ValueError(f"family {self.name}: declares no losses")
+
+    @property
+    def has_schedule(self) -> bool:
+        return self.make_schedule is not None
