@@ -138,6 +138,25 @@ def _check_value(path: tuple, value, default):
     raise UsageError(f"config key {key}: expected {want.__name__}, got {value!r}")
 
 
+def _check_resolution_map(path: tuple, value, value_type) -> dict:
+    """{resolution: value} with resolutions powers of two >= 4 (YAML may give them as strings); keys come back as ints."""
+    key = ".".join(path)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise UsageError(f"config key {key}: expected a map by resolution, e.g. {{4: 128, 8: 64}}, got {value!r}")
+    out = {}
+    for res, v in value.items():
+        try:
+            r = int(str(res))
+        except ValueError:
+            r = -1
+        if r < 4 or r & (r - 1):
+            raise UsageError(f"config key {key}: {res!r} is not a resolution; keys are powers of two >= 4 (4, 8, 16, ...)")
+        out[r] = _check_value(path, v, value_type())
+    return dict(sorted(out.items()))
+
+
 def _validate(cfg: dict, defaults: dict, path: tuple = ()) -> dict:
     out = {}
     for k, v in cfg.items():
@@ -145,7 +164,9 @@ def _validate(cfg: dict, defaults: dict, path: tuple = ()) -> dict:
             where = ".".join(path + (k,))
             raise UsageError(f"config key {where}: unknown key{_suggest(k, defaults)}")
         d = defaults[k]
-        if isinstance(d, dict):
+        if path + (k,) in schema.RESOLUTION_MAPS:
+            out[k] = _check_resolution_map(path + (k,), v, schema.RESOLUTION_MAPS[path + (k,)])
+        elif isinstance(d, dict):
             if not isinstance(v, dict):
                 raise UsageError(f"config key {'.'.join(path + (k,))}: expected a section (mapping), got {v!r}")
             out[k] = _validate(v, d, path + (k,))
@@ -202,8 +223,17 @@ def resolve_config(preset: str | None = None, config_file: str | os.PathLike | N
     apply_overrides(raw, overrides or [])
     preset_name = raw.pop("preset", preset or "custom")
     cfg = _validate(raw, _defaults_for(raw))
+    _check_family_sections(raw, cfg)
     cfg["preset"] = preset_name
     return cfg
+
+
+def _check_family_sections(raw: dict, cfg: dict) -> None:
+    """A `progressive:` section only means something to a family with a schedule: say so instead of ignoring it."""
+    family = schema.get_family(cfg["model"]["family"])
+    if raw.get("progressive") and not family.has_schedule:
+        raise UsageError(f"config key progressive: model.family={family.name} has no growing schedule; remove the "
+                         f"progressive section (it applies to progan)")
 
 
 def validate_resolved(cfg: dict) -> dict:

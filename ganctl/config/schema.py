@@ -42,6 +42,8 @@ BASE_DEFAULTS: dict = {
         "keep_checkpoints": 5,
         "ema_kimg": 10.0,
         "ema_rampup": None,
+        "ema_beta": None,        # fixed per-step G_ema decay (ProGAN 0.999); overrides ema_kimg when set
+        "ema_start_kimg": 0.0,   # G_ema copies G until here (BigGAN starts its EMA late)
         "seed": 0,
         "workers": 2,
         "device": "auto",
@@ -55,6 +57,16 @@ BASE_DEFAULTS: dict = {
         "tensorboard": True,
     },
     "data": {"path": None, "desc": None},
+    # The growing-resolution schedule of families that have one (ProGAN); see ganctl/engine/schedule.py.
+    "progressive": {
+        "start_res": 4,          # the first resolution trained
+        "phase_kimg": 600.0,     # images shown at each resolution once it is fully faded in (stabilise)
+        "fade_kimg": 600.0,      # images over which the next resolution fades in (transition)
+        "batch": {},             # per-resolution global batch, e.g. {4: 128, 8: 128, 16: 128, 32: 64}; missing: train.batch
+        "batch_gpu": {},         # per-resolution batch_gpu; missing: train.batch_gpu
+        "lr": {},                # per-resolution learning rate of G and D; missing: optim.g.lr / optim.d.lr
+        "reset_optimizers": True,  # fresh Adam state at every phase boundary (the official code's setting)
+    },
     "augment": {"kind": "none", "p": 0.0, "target": 0.6, "ada_kimg": 500.0, "interval": 4,
                 "policy": "color,translation,cutout"},
 }
@@ -76,9 +88,13 @@ TYPED_NONE = {
     ("train", "batch_gpu"): int,
     ("train", "threads"): int,
     ("train", "ema_rampup"): float,
+    ("train", "ema_beta"): float,
     ("data", "path"): str,
     ("data", "desc"): str,
 }
+
+# Sections whose values are maps keyed by resolution (a power of two >= 4), and the type of their values.
+RESOLUTION_MAPS = {("progressive", "batch"): int, ("progressive", "batch_gpu"): int, ("progressive", "lr"): float}
 
 # Keys `ganctl resume` may change: they cannot change what the run computes.
 RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"),
