@@ -89,6 +89,9 @@ def _logging(emit: Emit, run_dir: Path | None) -> Emit:
     log = Path(run_dir) / "log.txt"
 
     def both(event: dict) -> None:
+        if event["type"] == "step":  # per-step progress is for live display only; log.txt keeps the run's history
+            emit(event)
+            return
         with open(log, "a") as f:
             f.write(json.dumps({"time": round(time.time(), 3), **event}, default=str) + "\n")
         emit(event)
@@ -121,8 +124,10 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     cfg = validate_resolved(rundir.read_config(run))
     ckpt_dir = run / rundir.CHECKPOINTS
     path = ckpt_dir / checkpoint if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
-    if path is None or not path.exists():
-        raise UsageError(f"{run}: no checkpoint to resume from in {ckpt_dir}")
+    if checkpoint and not path.exists():
+        raise UsageError(f"--checkpoint {checkpoint}: no such checkpoint in {ckpt_dir}")
+    # A run killed before its first checkpoint restarts from step 0 in its own directory: everything it computes is a
+    # function of the config, so the restart repeats what the killed run did.
     ov = list(overrides)
     for text in ov:
         keys, _ = parse_override(text)
@@ -143,13 +148,17 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
         emit = _logging(emit, run)
     trainer = Trainer(cfg, ds, run if rank == 0 else None, dev, emit, checkpoint=path)
     if rank == 0:
+        ckpt_dir.mkdir(exist_ok=True)
         rundir.write_config(run, cfg)
         rundir.write_start_files(run, dev, argv or sys.argv)
         rundir.update_env(run, {"precision": trainer.precision, "world_size": trainer.world_size})
         ckpt.remove_stale_temps(ckpt_dir)
         # Ticks logged after the checkpoint (by a run that was killed later) are history that will be redone.
         rundir.truncate_jsonl(run / rundir.STATS, "Progress/kimg", trainer.cur_nimg / 1000)
-    emit({"type": "resumed", "path": str(path), "kimg": trainer.cur_nimg / 1000})
+    if path is None:
+        emit({"type": "message", "text": f"{run}: no checkpoint yet; restarting from step 0 in the same directory"})
+    else:
+        emit({"type": "resumed", "path": str(path), "kimg": trainer.cur_nimg / 1000})
     result = trainer.run()
     result["run_dir"] = str(run)
     return result

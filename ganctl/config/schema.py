@@ -38,6 +38,7 @@ BASE_DEFAULTS: dict = {
         "kimg": 100.0,
         "tick_kimg": 4.0,
         "snapshot_ticks": 10,
+        "snapshot_minutes": None,  # also checkpoint by wall time (preemptible machines); None: ticks only
         "image_snapshot_ticks": 10,
         "keep_checkpoints": 5,
         "ema_kimg": 10.0,
@@ -87,6 +88,7 @@ TYPED_NONE = {
     ("optim", "d_reg_interval"): int,
     ("train", "batch_gpu"): int,
     ("train", "threads"): int,
+    ("train", "snapshot_minutes"): float,
     ("train", "ema_rampup"): float,
     ("train", "ema_beta"): float,
     ("data", "path"): str,
@@ -97,7 +99,7 @@ TYPED_NONE = {
 RESOLUTION_MAPS = {("progressive", "batch"): int, ("progressive", "batch_gpu"): int, ("progressive", "lr"): float}
 
 # Keys `ganctl resume` may change: they cannot change what the run computes.
-RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"),
+RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"), ("train", "snapshot_minutes"),
                ("train", "image_snapshot_ticks"), ("train", "keep_checkpoints"), ("train", "tensorboard"),
                ("train", "tick_kimg"), ("train", "compile"), ("train", "channels_last")}
 

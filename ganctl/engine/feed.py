@@ -1,8 +1,10 @@
-"""The training data feed: a deterministic, stateless order of real images, prefetched in a background thread.
+"""The training data feed: a deterministic, stateless order of real images, prefetched in background threads.
 
-Batch k's indices are a pure function of (seed, k): the stream of indices is the concatenation of per-epoch
-permutations seeded by (seed, epoch). So resuming at step k needs no saved loader state and yields exactly the
-batches an uninterrupted run would have seen. Under several processes each rank takes its own slice of the batch.
+The stream of images is the concatenation of per-epoch permutations seeded by (seed, epoch), and a position in it is
+counted in images, not batches: the batch starting at image `pos` is a pure function of (seed, pos, batch). So a
+resumed run, or a schedule that changes the batch size mid-run, reads exactly the images an uninterrupted run reads,
+with no loader state to save. Mirroring is decided per image position too. Under several processes each rank takes
+its own slice of each global batch.
 """
 
 from __future__ import annotations
@@ -31,38 +33,53 @@ def batch_indices(seed: int, n: int, start: int, count: int) -> np.ndarray:
     return out
 
 
+def mirror_flags(seed: int, start: int, count: int) -> np.ndarray:
+    """Whether the images at stream positions [start, start+count) are mirrored: a pure function of (seed, position),
+    drawn in blocks of 4096 positions, so the decision does not depend on the batch size."""
+    out = np.empty(count, dtype=bool)
+    filled = 0
+    while filled < count:
+        block, off = divmod(start + filled, 4096)
+        take = min(count - filled, 4096 - off)
+        out[filled:filled + take] = np.random.default_rng([seed, block, 0xF11]).random(4096)[off:off + take] < 0.5
+        filled += take
+    return out
+
+
 class DataFeed:
-    """Iterates real batches (uint8 NCHW, int64 labels) from batch index `start`, `workers` threads loading ahead.
+    """Iterates global batches of `batch` images (this rank's share: uint8 NCHW, int64 labels) from stream position
+    `start_nimg`, with `workers` threads loading ahead.
 
     Batches are requested in order from a thread pool and handed out in order, so the number of workers changes
     only the speed, never the data (which is why `ganctl resume --workers N` is allowed).
     """
 
-    def __init__(self, dataset: PreparedDataset, batch: int, seed: int, start: int = 0, mirror: bool = False,
+    def __init__(self, dataset: PreparedDataset, batch: int, seed: int, start_nimg: int = 0, mirror: bool = False,
                  rank: int = 0, world_size: int = 1, workers: int = 2, prefetch: int = 4):
         from concurrent.futures import ThreadPoolExecutor
 
         self.ds, self.batch, self.seed, self.mirror = dataset, batch, seed, mirror
         self.rank, self.world_size = rank, world_size
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganctl-feed")
-        self._pending = deque(self._pool.submit(self.load, k) for k in range(start, start + max(prefetch, workers)))
-        self._next_k = start + len(self._pending)
+        ahead = max(prefetch, workers)
+        self._pending = deque(self._pool.submit(self.load, start_nimg + j * batch) for j in range(ahead))
+        self._next_pos = start_nimg + ahead * batch
 
-    def load(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch k of the stream (this rank's share), as uint8 images and labels."""
-        idx = batch_indices(self.seed, len(self.ds), k * self.batch, self.batch)
+    def load(self, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The global batch starting at stream position `pos` (this rank's share), as uint8 images and labels."""
         per = self.batch // self.world_size
-        idx = idx[self.rank * per:(self.rank + 1) * per]
+        lo = pos + self.rank * per
+        idx = batch_indices(self.seed, len(self.ds), lo, per)
         imgs, labels = self.ds.get_batch(idx)
         if self.mirror:
-            flip = np.random.default_rng([self.seed, k, 0xF11]).random(self.batch)[self.rank * per:(self.rank + 1) * per] < 0.5
+            flip = mirror_flags(self.seed, lo, per)
             imgs[flip] = imgs[flip][..., ::-1]
         return torch.from_numpy(imgs), torch.from_numpy(labels)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor]:
         item = self._pending.popleft().result()
-        self._pending.append(self._pool.submit(self.load, self._next_k))
-        self._next_k += 1
+        self._pending.append(self._pool.submit(self.load, self._next_pos))
+        self._next_pos += self.batch
         return item
 
     def close(self) -> None:

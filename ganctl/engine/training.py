@@ -1,13 +1,18 @@
-"""The training loop shared by every family: phases, accumulation, EMA, ticks, snapshots, resume, fault handling.
+"""The training loop shared by every family: a schedule-driven step (phases, accumulation, EMA), ticks, snapshots and
+fault handling. Reading one training step here should not need other files; the loop's helpers live beside it:
+schedule.py (what to do at cur_nimg), feed.py (which real images), state.py (checkpoints), loss_scaling.py (fp16),
+batch_fit.py (CUDA batch_gpu probe), reporting.py (tick records).
 
 Reproducibility: every source of randomness is keyed on counters, not on history. The data order is a pure function
-of (seed, batch index) (see feed.py); before each chunk of each phase the global RNG is seeded from (seed, step, phase,
-chunk). So a run resumed from a checkpoint at step k repeats exactly what an uninterrupted run does from step k, and a
-global batch gives the same latents whether it is split over one process or several.
+of (seed, image position) (feed.py); the schedule's stage is a pure function of cur_nimg (schedule.py); before each
+chunk of each phase the global RNG is seeded from (seed, step, phase, chunk). So a run resumed from a checkpoint at
+step k repeats exactly what an uninterrupted run does from step k, and a global batch gives the same latents whether
+it is split over one process or several.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import signal
@@ -21,11 +26,14 @@ import torch
 
 from ganctl.config.schema import loss_class
 from ganctl.data.dataset import PreparedDataset
-from ganctl.engine import acceleration
+from ganctl.engine import acceleration, distributed, rundir
 from ganctl.engine import checkpoint as ckpt
-from ganctl.engine import distributed
-from ganctl.engine import rundir
+from ganctl.engine.batch_fit import fit_batch_gpu
 from ganctl.engine.feed import DataFeed, to_float
+from ganctl.engine.loss_scaling import LossScaler
+from ganctl.engine.reporting import TickReporter
+from ganctl.engine.schedule import Stage, make_schedule
+from ganctl.engine.state import load_state, save_checkpoint
 from ganctl.errors import Interrupted, TrainingDiverged, UsageError
 from ganctl.models import build_networks, get_family
 from ganctl.sampling.grid import make_grid, save_png
@@ -38,6 +46,7 @@ class Phase:
     module: torch.nn.Module
     opt: torch.optim.Optimizer
     interval: int
+    lr_ratio: float  # lazy regularisation's lr correction interval / (interval + 1); 1 without an interval
 
 
 def _mix_seed(*parts: int) -> int:
@@ -45,20 +54,24 @@ def _mix_seed(*parts: int) -> int:
 
 
 class Trainer:
-    """One training run. `emit(event: dict)` receives progress events; nothing is printed here."""
+    """One training run. `emit(event: dict)` receives progress events; nothing is printed here.
+
+    `init_tensors` ("G/...", "D/...", "G_ema/..." state-dict tensors) starts the networks from another network
+    (fine-tuning); `origin` says where they came from and is recorded in every checkpoint.
+    """
 
     def __init__(self, cfg: dict, dataset: PreparedDataset, run_dir: Path | None, device: torch.device,
-                 emit: Callable[[dict], None] = lambda e: None, checkpoint: Path | None = None):
+                 emit: Callable[[dict], None] = lambda e: None, checkpoint: Path | None = None,
+                 init_tensors: dict | None = None, origin: dict | None = None):
         self.cfg, self.ds, self.run_dir, self.device, self.emit = cfg, dataset, run_dir, device, emit
+        self.origin = origin
         self.rank, self.world_size = distributed.dist_info()
         t = cfg["train"]
-        self.batch = t["batch"]
-        self.batch_gpu = t["batch_gpu"] or self.batch // self.world_size
-        if self.batch % (self.batch_gpu * self.world_size):
-            raise UsageError(f"config key train.batch_gpu: batch {self.batch} is not a multiple of batch_gpu {self.batch_gpu} x {self.world_size} processes")
         self.seed = t["seed"]
         if t["threads"]:
             torch.set_num_threads(t["threads"])  # small models on few cores run faster with fewer threads
+        self.family = get_family(cfg["model"]["family"])
+        self.schedule = make_schedule(cfg, dataset.resolution)
         self.num_classes = dataset.num_classes if cfg["model"]["conditional"] else 0
         if cfg["model"]["conditional"] and not self.num_classes:
             raise UsageError(f"config key model.conditional: dataset {dataset.path} has no class labels; prepare it from class "
@@ -68,6 +81,11 @@ class Trainer:
         self.G.to(device).train()
         self.D.to(device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        if init_tensors:
+            for prefix, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+                state = ckpt.module_state(prefix, init_tensors)
+                if state:
+                    m.load_state_dict(state)
         from ganctl.augment import build_augment
 
         self.augment_pipe = build_augment(cfg["augment"], dataset.channels)
@@ -78,117 +96,104 @@ class Trainer:
         if self.channels_last:
             acceleration.to_channels_last(self.G, self.D, self.G_ema)
         acceleration.enable_compile(self.loss, t["compile"])
-        self.phases = self._make_phases()
         self.precision = self._resolve_precision(t["precision"])
-        self.loss_scale = 2.0**15 if self.precision == "fp16" else 1.0
-        self._good_steps = 0
-        self.cur_nimg = 0
+        self.scaler = LossScaler(self.precision == "fp16")
+        self.cur_nimg = 0        # images shown to D (d_steps batches per step)
+        self.data_nimg = 0       # position in the real-image stream (feed.py)
         self.step = 0
-        self.batch_idx = 0
+        self.batch_idx = 0       # real batches read (kept for older checkpoints and logs)
         self.cur_tick = 0
         self.tick_start_nimg = 0
         self.total_time = 0.0
         self.nonfinite_skips = 0
         self._stop_signal: str | None = None
         self._labels_all = torch.from_numpy(dataset.labels) if self.num_classes else None
+        first = self.schedule.at(0)
+        self.stage_index = first.index
+        self.apply_stage(first)
+        self.phases = self._make_phases(first)
+        self.feed: DataFeed | None = None
         if checkpoint is not None:
-            self.load_state(checkpoint)
+            load_state(self, checkpoint)
 
     def _resolve_precision(self, mode: str) -> str:
-        """auto: bf16 autocast for classic families on CUDA; StyleGAN2 keeps fp32 with its own fp16 top layers; CPU fp32."""
+        """auto: the family's declared precision on CUDA (bf16 autocast for the classic ones; StyleGAN2 keeps fp32
+        with its own fp16 top layers); fp32 on CPU."""
         if mode != "auto":
             return mode
-        if self.device.type == "cuda":
-            return get_family(self.cfg["model"]["family"]).precision
-        return "fp32"
+        return self.family.precision if self.device.type == "cuda" else "fp32"
 
-    def _autocast(self):
-        import contextlib
-
+    def autocast(self):
         if self.precision in ("bf16", "fp16"):
             dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
             return torch.autocast(device_type=self.device.type, dtype=dtype)
         return contextlib.nullcontext()
 
-    # -- construction ----------------------------------------------------------------------------------------
-    def _make_phases(self) -> list[Phase]:
-        o = self.cfg["optim"]
-        phases = []
-        for name, module, ocfg, interval in (("D", self.D, o["d"], o["d_reg_interval"]), ("G", self.G, o["g"], o["g_reg_interval"])):
-            params = [p for p in module.parameters()]
-            if interval is None:
-                opt = torch.optim.Adam(params, lr=ocfg["lr"], betas=tuple(ocfg["betas"]), eps=ocfg["eps"])
-                phases.append(Phase(name + "both", module, opt, 1))
-            else:
-                # Lazy regularisation (Karras et al. 2020): scale lr and betas so the effective step matches.
-                r = interval / (interval + 1)
-                opt = torch.optim.Adam(params, lr=ocfg["lr"] * r, betas=tuple(b**r for b in ocfg["betas"]), eps=ocfg["eps"])
-                phases += [Phase(name + "main", module, opt, 1), Phase(name + "reg", module, opt, interval)]
-        return phases
-
-    def _stateful(self):
+    def stateful_modules(self):
         mods = [("G", self.G), ("D", self.D), ("G_ema", self.G_ema), ("loss", self.loss)]
         if self.augment_pipe is not None and list(self.augment_pipe.state_dict()):
             mods.append(("augment", self.augment_pipe))
         return mods
 
-    # -- state -----------------------------------------------------------------------------------------------
-    def state_tensors(self) -> tuple[dict, dict]:
-        tensors = {}
-        for prefix, m in self._stateful():
-            tensors.update(ckpt.flatten_module(prefix, m))
-        opt_meta = {}
-        seen = set()
-        for ph in self.phases:
-            key = "opt_" + ph.name[0]
-            if key in seen:
-                continue
-            seen.add(key)
-            t, m = ckpt.flatten_optimizer(key, ph.opt)
-            tensors.update(t)
-            opt_meta[key] = m
-        tensors["rng/torch"] = torch.get_rng_state()
-        meta = {
-            "config": self.cfg,
-            "counters": {"cur_nimg": self.cur_nimg, "step": self.step, "batch_idx": self.batch_idx, "cur_tick": self.cur_tick,
-                         "tick_start_nimg": self.tick_start_nimg, "total_time": self.total_time,
-                         "loss_scale": self.loss_scale, "good_steps": self._good_steps},
-            "precision": self.precision,
-            "optimizers": opt_meta,
-            "dataset": {"name": self.ds.name, "resolution": self.ds.resolution, "channels": self.ds.channels,
-                        "label_names": self.ds.label_names if self.num_classes else [], "count": len(self.ds)},
-        }
-        return tensors, meta
+    # -- the schedule ----------------------------------------------------------------------------------------
+    def _make_phases(self, stage: Stage) -> list[Phase]:
+        """Fresh optimizers for G and D at the stage's learning rates (with lazy regularisation's correction)."""
+        o = self.cfg["optim"]
+        phases = []
+        for name, module, ocfg, interval, lr in (("D", self.D, o["d"], o["d_reg_interval"], stage.lr_d),
+                                                  ("G", self.G, o["g"], o["g_reg_interval"], stage.lr_g)):
+            params = list(module.parameters())
+            if interval is None:
+                opt = torch.optim.Adam(params, lr=lr, betas=tuple(ocfg["betas"]), eps=ocfg["eps"])
+                phases.append(Phase(name + "both", module, opt, 1, 1.0))
+            else:
+                # Lazy regularisation (Karras et al. 2020): scale lr and betas so the effective step matches.
+                r = interval / (interval + 1)
+                opt = torch.optim.Adam(params, lr=lr * r, betas=tuple(b**r for b in ocfg["betas"]), eps=ocfg["eps"])
+                phases += [Phase(name + "main", module, opt, 1, r), Phase(name + "reg", module, opt, interval, r)]
+        return phases
 
-    def load_state(self, path: Path) -> None:
-        tensors, meta = ckpt.load_checkpoint(path)
-        for prefix, m in self._stateful():
-            m.load_state_dict(ckpt.module_state(prefix, tensors))
-        seen = set()
-        for ph in self.phases:
-            key = "opt_" + ph.name[0]
-            if key not in seen:
-                seen.add(key)
-                ph.opt.load_state_dict(ckpt.unflatten_optimizer(key, tensors, meta["optimizers"][key]))
-        torch.set_rng_state(tensors["rng/torch"])
-        c = meta["counters"]
-        self.cur_nimg, self.step, self.batch_idx = c["cur_nimg"], c["step"], c["batch_idx"]
-        self.cur_tick, self.tick_start_nimg, self.total_time = c["cur_tick"], c["tick_start_nimg"], c["total_time"]
-        self.loss_scale, self._good_steps = c.get("loss_scale", self.loss_scale), c.get("good_steps", 0)
+    def apply_stage(self, stage: Stage) -> None:
+        """Batch sizes and the networks' resolution/alpha for `stage` (optimizers and feed are left alone)."""
+        per_rank, rem = divmod(stage.batch, self.world_size)
+        if rem or per_rank < 1:
+            raise UsageError(f"config key train.batch: batch {stage.batch} does not split over {self.world_size} processes; "
+                             f"use a multiple of {self.world_size}")
+        batch_gpu = stage.batch_gpu or per_rank
+        if per_rank % batch_gpu:
+            raise UsageError(f"config key train.batch_gpu: batch {stage.batch} is not a multiple of batch_gpu {batch_gpu} x "
+                             f"{self.world_size} processes")
+        self.stage, self.batch, self.batch_gpu = stage, stage.batch, batch_gpu
+        if self.schedule.has_stages:
+            for net in (self.G, self.D, self.G_ema):
+                net.set_stage(stage.resolution, stage.alpha)
 
-    def save_checkpoint(self) -> Path | None:
-        if self.rank != 0 or self.run_dir is None:
-            return None
-        tensors, meta = self.state_tensors()
-        ckpt_dir = self.run_dir / rundir.CHECKPOINTS
-        path = ckpt.save_checkpoint(ckpt_dir / ckpt.checkpoint_name(self.cur_nimg), tensors, meta)
-        ckpt.point_latest(ckpt_dir, path)
-        keep = self.cfg["train"]["keep_checkpoints"]
-        if keep and keep > 0:
-            for old in ckpt.list_checkpoints(ckpt_dir)[:-keep]:
-                old.unlink(missing_ok=True)
-        self.emit({"type": "checkpoint", "path": str(path), "kimg": self.cur_nimg / 1000})
-        return path
+    def _enter_phase(self, stage: Stage) -> None:
+        """A phase boundary: rebuild what depends on the phase (feed for the new batch, optimizers when the stage says
+        so, the CUDA batch_gpu probe)."""
+        old_batch = self.batch
+        self.apply_stage(stage)
+        self.stage_index = stage.index
+        if stage.reset_optimizers:
+            self.phases = self._make_phases(stage)
+        if self.feed is not None and stage.batch != old_batch:
+            self.feed.close()
+            self.feed = self._new_feed()
+        if self.feed is not None:
+            fit_batch_gpu(self, *self.feed.load(self.data_nimg))
+        self.emit({"type": "message", "text": f"kimg {self.cur_nimg / 1000:.3f}: {stage.describe()}"
+                                              f"{', optimizer state reset' if stage.reset_optimizers else ''}"})
+
+    def _set_learning_rates(self) -> None:
+        for ph in self.phases:
+            lr = self.stage.lr_g if ph.name[0] == "G" else self.stage.lr_d
+            for group in ph.opt.param_groups:
+                group["lr"] = lr * ph.lr_ratio
+
+    def _new_feed(self) -> DataFeed:
+        t = self.cfg["train"]
+        return DataFeed(self.ds, self.batch, self.seed, start_nimg=self.data_nimg, mirror=t["mirror"], rank=self.rank,
+                        world_size=self.world_size, workers=t["workers"])
 
     # -- images ----------------------------------------------------------------------------------------------
     def grid_seeds(self) -> list[int]:
@@ -212,18 +217,7 @@ class Trainer:
         save_png(make_grid(self.generate(self.G_ema, self.grid_seeds())), path)
         self.emit({"type": "grid", "path": str(path)})
 
-    # -- training --------------------------------------------------------------------------------------------
-    def _install_signal_handlers(self):
-        def handler(signum, frame):
-            self._stop_signal = signal.Signals(signum).name
-        old = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except ValueError:  # not in the main thread (library use): no handlers
-                pass
-        return old
-
+    # -- one step --------------------------------------------------------------------------------------------
     def _gen_labels(self, step: int, phase_idx: int) -> torch.Tensor | None:
         if not self.num_classes:
             return None
@@ -235,7 +229,18 @@ class Trainer:
         g = torch.Generator().manual_seed(_mix_seed(self.seed, step, phase_idx, 0x2))
         return torch.randn(self.batch, self.G.z_dim, generator=g).to(self.device)
 
+    def _next_reals(self):
+        real_u8, real_c = self.feed.next()
+        self.batch_idx += 1
+        self.data_nimg += self.batch
+        real = self.schedule.process_reals(to_float(real_u8, self.device), self.stage)
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        return real, (real_c.to(self.device) if self.num_classes else None)
+
     def _run_phase(self, ph: Phase, phase_idx: int, real: torch.Tensor, real_c, stats: dict) -> None:
+        """One phase of one step: accumulate the loss's gradients over batch_gpu chunks of this rank's share, all-reduce
+        them over ranks, and step the optimizer (unless fp16 overflowed or the gradients are non-finite)."""
         lo = self.rank * (self.batch // self.world_size)
         hi = lo + self.batch // self.world_size
         gen_z = self._gen_z(self.step, phase_idx)[lo:hi]
@@ -248,10 +253,10 @@ class Trainer:
             sl = slice(k, k + self.batch_gpu)
             global_chunk = (lo + k) // self.batch_gpu
             torch.manual_seed(_mix_seed(self.seed, self.step, phase_idx, global_chunk))
-            with self._autocast():
+            with self.autocast():
                 s = self.loss.accumulate_gradients(ph.name, real[sl], real_c[sl] if real_c is not None else None, gen_z[sl],
                                                    gen_c[sl] if gen_c is not None else None,
-                                                   ph.interval / n_chunks_total * self.loss_scale, self.cur_nimg)
+                                                   ph.interval / n_chunks_total * self.scaler.scale, self.cur_nimg)
             for key, v in s.items():
                 stats.setdefault(key, []).append(v)
             if "Augment/real_sign_sum" in s and hasattr(self.augment_pipe, "accumulate"):
@@ -266,67 +271,43 @@ class Trainer:
             for p in params:
                 p.grad.copy_(flat[off:off + p.numel()].view_as(p))
                 off += p.numel()
-        if self.loss_scale != 1.0:
-            for p in params:
-                p.grad.div_(self.loss_scale)
+        self.scaler.unscale_(params)
         finite = bool(torch.stack([p.grad.isfinite().all() for p in params]).all()) if params else True
-        if not finite and self.precision == "fp16" and self.loss_scale > 1.0:
-            # Dynamic loss scaling: an fp16 overflow is expected now and then; halve the scale and skip this step.
-            self.loss_scale /= 2
-            self._good_steps = 0
+        if self.scaler.overflowed(finite):
             stats.setdefault("Progress/fp16_overflows", []).append(1.0)
         elif not finite:
             self._nonfinite(f"gradients of {ph.name[0]} in phase {ph.name}")
             stats.setdefault("Progress/nonfinite_skips", []).append(1.0)
         else:
             ph.opt.step()
-            if self.precision == "fp16":
-                self._good_steps += 1
-                if self._good_steps % 2000 == 0:
-                    self.loss_scale = min(self.loss_scale * 2, 2.0**24)
+            self.scaler.stepped()
         ph.module.requires_grad_(False)
 
-    def _fit_batch_gpu(self, feed_sample) -> None:
-        """On CUDA, probe one forward/backward of every phase at batch_gpu; on out-of-memory halve batch_gpu (the global
-        batch, and so the result, stays the same: more accumulation rounds) until it fits. Optimizers are not stepped."""
-        if self.device.type != "cuda":
-            return
-        real_u8, real_c = feed_sample
-        # The probe runs real passes, which update buffers (w_avg, pl_mean, ADA's counters, BatchNorm statistics):
-        # put them back afterwards, so a run (or a resume) computes the same as one that never probed.
-        stateful = [m for m in (self.G, self.D, self.loss, self.augment_pipe) if m is not None]
-        saved = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in stateful]
-        try:
-            self._probe_batch_gpu(real_u8, real_c)
-        finally:
-            for m, sd in zip(stateful, saved):
-                m.load_state_dict(sd)
-
-    def _probe_batch_gpu(self, real_u8, real_c) -> None:
-        while True:
-            try:
-                real = to_float(real_u8[:self.batch_gpu], self.device)
-                c = real_c[:self.batch_gpu].to(self.device) if self.num_classes else None
-                z = torch.randn(self.batch_gpu, self.G.z_dim, device=self.device)
-                for ph in self.phases:
-                    ph.module.requires_grad_(True)
-                    with self._autocast():
-                        self.loss.accumulate_gradients(ph.name, real, c, z, c, 1.0, self.cur_nimg)
-                    ph.module.requires_grad_(False)
-                    ph.opt.zero_grad(set_to_none=True)
-                return
-            except torch.cuda.OutOfMemoryError:
-                for ph in self.phases:
-                    ph.opt.zero_grad(set_to_none=True)
-                    ph.module.requires_grad_(False)
-                torch.cuda.empty_cache()
-                per_rank = self.batch // self.world_size
-                smaller = [b for b in range(self.batch_gpu - 1, 0, -1) if per_rank % b == 0 and b <= self.batch_gpu // 2]
-                if not smaller:
-                    raise TrainingDiverged(f"out of GPU memory even at train.batch_gpu=1; use a smaller model or train.precision=bf16") from None
-                old, self.batch_gpu = self.batch_gpu, smaller[0]
-                self.emit({"type": "message", "text": f"out of GPU memory at batch_gpu {old}: using batch_gpu {self.batch_gpu} "
-                                                      f"(global batch {self.batch} unchanged, {per_rank // self.batch_gpu} accumulation rounds)"})
+    def _train_step(self, tick_stats: dict) -> None:
+        """One step at the schedule's stage for cur_nimg: d_steps D updates (each on a fresh real batch), one G update,
+        then G_ema and ADA."""
+        stage = self.schedule.at(self.cur_nimg)
+        if stage.index != self.stage_index:
+            self._enter_phase(stage)
+        elif self.schedule.has_stages:
+            self.apply_stage(stage)  # alpha moves every step during a fade
+        if self.schedule.has_stages:
+            self._set_learning_rates()
+        d_steps = self.cfg["optim"]["d_steps"]
+        d_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "D"]
+        g_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "G"]
+        for rep in range(d_steps):
+            real, real_c = self._next_reals()
+            for i, ph in d_phases:
+                if self.step % ph.interval == 0:
+                    self._run_phase(ph, i + 100 * rep, real, real_c, tick_stats)
+        for i, ph in g_phases:
+            if self.step % ph.interval == 0:
+                self._run_phase(ph, i, real, real_c, tick_stats)
+        self.cur_nimg += self.batch * d_steps
+        self.step += 1
+        self._update_ema()
+        self._update_ada()
 
     def _nonfinite(self, what: str) -> None:
         if self.cfg["train"]["nonfinite"] == "skip":
@@ -341,10 +322,15 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         t = self.cfg["train"]
-        ema_nimg = t["ema_kimg"] * 1000
-        if t["ema_rampup"]:
-            ema_nimg = min(ema_nimg, self.cur_nimg * t["ema_rampup"])
-        beta = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
+        if self.cur_nimg < t["ema_start_kimg"] * 1000:
+            beta = 0.0  # before the EMA starts, G_ema is a copy of G (BigGAN's late EMA start)
+        elif t["ema_beta"] is not None:
+            beta = t["ema_beta"]  # a fixed decay per step (ProGAN's G smoothing)
+        else:
+            ema_nimg = t["ema_kimg"] * 1000
+            if t["ema_rampup"]:
+                ema_nimg = min(ema_nimg, self.cur_nimg * t["ema_rampup"])
+            beta = 0.5 ** (self.batch / max(ema_nimg, 1e-8))
         for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
             p_ema.copy_(p.detach().lerp(p_ema, beta))
         for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
@@ -366,56 +352,45 @@ class Trainer:
     def _weights_finite(self) -> bool:
         return bool(torch.stack([p.isfinite().all() for p in self.G.parameters()] + [p.isfinite().all() for p in self.D.parameters()]).all())
 
+    # -- the loop --------------------------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        def handler(signum, frame):
+            self._stop_signal = signal.Signals(signum).name
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread (library use): no handlers
+                pass
+        return old
+
+    def save_checkpoint(self) -> Path | None:
+        return save_checkpoint(self)
+
     def run(self, total_kimg: float | None = None) -> dict:
         t = self.cfg["train"]
         total_nimg = int(round((total_kimg if total_kimg is not None else t["kimg"]) * 1000))
-        d_steps = self.cfg["optim"]["d_steps"]
-        feed = DataFeed(self.ds, self.batch, self.seed, start=self.batch_idx, mirror=t["mirror"], rank=self.rank,
-                        world_size=self.world_size, workers=t["workers"])
+        self.feed = self._new_feed()
         old_handlers = self._install_signal_handlers()
-        tb = self._tensorboard()
+        reporter = TickReporter(self)
         if self.cur_nimg == 0 and self.run_dir is not None:
             self.save_grids(reals=True)
         self.emit({"type": "start", "kimg": self.cur_nimg / 1000, "total_kimg": total_nimg / 1000, "device": str(self.device),
                    "precision": self.precision})
-        if self.device.type == "cuda":
-            # The probe consumes RNG; restore it so the run is the same whether or not a probe happened.
-            # Its forward passes also move buffers (batch-norm statistics, w_avg): put those back too.
-            cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state(self.device)
-            saved = {name: copy.deepcopy(m.state_dict()) for name, m in self._stateful()}
-            self._fit_batch_gpu(feed.load(self.batch_idx))
-            for name, m in self._stateful():
-                m.load_state_dict(saved[name])
-            torch.set_rng_state(cpu_state)
-            torch.cuda.set_rng_state(cuda_state, self.device)
+        fit_batch_gpu(self, *self.feed.load(self.data_nimg))
+        snapshot_sec = (t["snapshot_minutes"] or 0) * 60
+        last_save = time.time()
         tick_stats: dict = {}
         tick_t0 = time.time()
         tick_nimg0 = self.cur_nimg
         try:
             while self.cur_nimg < total_nimg:
-                d_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "D"]
-                g_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "G"]
-                for rep in range(d_steps):
-                    real_u8, real_c = feed.next()
-                    self.batch_idx += 1
-                    real = to_float(real_u8, self.device)
-                    if self.channels_last:
-                        real = real.contiguous(memory_format=torch.channels_last)
-                    real_c = real_c.to(self.device) if self.num_classes else None
-                    for i, ph in d_phases:
-                        if self.step % ph.interval == 0:
-                            self._run_phase(ph, i + 100 * rep, real, real_c, tick_stats)
-                for i, ph in g_phases:
-                    if self.step % ph.interval == 0:
-                        self._run_phase(ph, i, real, real_c, tick_stats)
-                self.cur_nimg += self.batch * d_steps
-                self.step += 1
-                self._update_ema()
-                self._update_ada()
+                self._train_step(tick_stats)
                 for key, vals in list(tick_stats.items()):
-                    if any(not math.isfinite(v) for v in vals[-3:]) and self.cfg["train"]["nonfinite"] == "stop":
+                    if any(not math.isfinite(v) for v in vals[-3:]) and t["nonfinite"] == "stop":
                         self._nonfinite(f"loss {key}")
-
+                self.emit({"type": "step", "kimg": self.cur_nimg / 1000, "total_kimg": total_nimg / 1000,
+                           "images_per_sec": (self.cur_nimg - tick_nimg0) / max(time.time() - tick_t0, 1e-9)})
                 done = self.cur_nimg >= total_nimg
                 if done or self.cur_nimg >= self.tick_start_nimg + t["tick_kimg"] * 1000 or self._stop_signal:
                     if not self._weights_finite():
@@ -423,50 +398,27 @@ class Trainer:
                     dt = time.time() - tick_t0
                     self.total_time += dt
                     self.cur_tick += 1
-                    record = self._tick_record(tick_stats, dt, self.cur_nimg - tick_nimg0)
-                    if self.rank == 0 and self.run_dir is not None:
-                        rundir.append_jsonl(self.run_dir / rundir.STATS, record)
-                        if tb is not None:
-                            for k, v in record.items():
-                                if isinstance(v, (int, float)):
-                                    tb.add_scalar(k, v, int(self.cur_nimg / 1000))
+                    record = reporter.record(tick_stats, dt, self.cur_nimg - tick_nimg0)
+                    reporter.write(record)
                     self.emit({"type": "tick", **record})
                     self.tick_start_nimg = self.cur_nimg
                     tick_stats, tick_t0, tick_nimg0 = {}, time.time(), self.cur_nimg
                     if done or self._stop_signal or self.cur_tick % t["snapshot_ticks"] == 0:
                         self.save_checkpoint()
+                        last_save = time.time()
                     if done or self.cur_tick % t["image_snapshot_ticks"] == 0:
                         self.save_grids()
                     if self._stop_signal:
                         raise Interrupted(f"{self._stop_signal} received: state saved at kimg {self.cur_nimg / 1000:.3f}; "
                                           f"continue with `ganctl resume {self.run_dir}`")
+                elif snapshot_sec and time.time() - last_save >= snapshot_sec:
+                    # Wall-clock cadence for preemptible machines: a checkpoint mid-tick changes nothing the run computes.
+                    self.save_checkpoint()
+                    last_save = time.time()
         finally:
-            feed.close()
+            self.feed.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
-            if tb is not None:
-                tb.close()
+            reporter.close()
         self.emit({"type": "done", "kimg": self.cur_nimg / 1000, "run_dir": str(self.run_dir)})
         return {"kimg": self.cur_nimg / 1000, "run_dir": str(self.run_dir), "seconds": self.total_time}
-
-    def _tick_record(self, tick_stats: dict, dt: float, nimg: int) -> dict:
-        rec = {"Progress/tick": self.cur_tick, "Progress/kimg": self.cur_nimg / 1000, "Timing/sec_per_tick": dt,
-               "Timing/sec_per_kimg": dt / max(nimg / 1000, 1e-9), "Timing/images_per_sec": nimg / max(dt, 1e-9),
-               "Timing/total_sec": self.total_time, "timestamp": time.time()}
-        for k, v in distributed.mean_over_ranks(tick_stats, self.world_size, self.device).items():
-            if not k.startswith("Augment/real_"):
-                rec[k] = v
-        if self.augment_pipe is not None and hasattr(self.augment_pipe, "p"):
-            rec["Augment/p"] = float(self.augment_pipe.p)
-        if self.device.type == "cuda":
-            rec["Resources/peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
-        return rec
-
-    def _tensorboard(self):
-        if not self.cfg["train"]["tensorboard"] or self.rank != 0 or self.run_dir is None:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except Exception:  # tensorboard not installed: optional
-            return None
-        return SummaryWriter(str(self.run_dir))
