@@ -313,3 +313,13 @@ def _has(mod: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(mod) is not None
+
+
+def presets_summary(name: str, resolution: int | None = None, channels: int | None = None,
+                    classes: int | None = None) -> dict:
+    """Per-block summary of a preset's G and D (output shapes, parameters, totals G_params / D_params); see
+    ganctl.models.summary for how resolution, channels and classes default from the preset."""
+    from ganctl.config import resolve_config
+    from ganctl.models.summary import summarize
+
+    return summarize(resolve_config(name), name, resolution, channels, classes)
