@@ -192,7 +192,7 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
     written = writer.written
     if grid:
         written.append(str(save_png(make_grid(torch.cat(batches)), out / "grid.png")))
-    return {"checkpoint": str(gen.path), "files": written, "count": len(seeds)}
+    return {"checkpoint": str(gen.path), "files": written, "count": len(seeds), **gen.stage()}
 
 
 def interpolate(source: str | None = None, seeds: Iterable[int] = (0, 1), steps: int = 30, method: str = "slerp",

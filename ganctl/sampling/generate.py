@@ -50,6 +50,15 @@ class LoadedGenerator:
         self.label_names = meta.get("dataset", {}).get("label_names", [])
         self.family = meta["config"]["model"]["family"]
 
+    def stage(self) -> dict:
+        """The output resolution, and for growing networks (ProGAN) the fade-in alpha of the stage they were saved in:
+        a checkpoint from the middle of training samples at its own resolution."""
+        info = {"resolution": int(self.meta.get("dataset", {}).get("resolution", 0))}
+        if hasattr(self.G, "set_stage"):
+            res, alpha = self.G.stage()
+            info.update(resolution=int(res), alpha=float(alpha))
+        return info
+
     def _check_class(self, class_idx):
         if class_idx is None:
             return
