@@ -219,6 +219,28 @@ def test_discriminators_return_penultimate_features(family):
     torch.testing.assert_close(D.head.linear(feats), logits)
 
 
+def _classic_families():
+    from ganctl.losses.adversarial import CLASSIC_LOSSES
+    from ganctl.models import FAMILY_MODULES, get_family
+
+    return [name for name in FAMILY_MODULES if set(get_family(name).losses) & set(CLASSIC_LOSSES)]
+
+
+@pytest.mark.parametrize("family", _classic_families())
+def test_every_classic_loss_family_gives_features_for_feature_matching(family):
+    """Any family that trains with the classic losses can be asked for feature matching: its D must return
+    (logits, per-sample features) with return_features=True, the features depending on the image."""
+    from ganctl.models import get_family
+
+    _, D = get_family(family).build(dict(get_family(family).defaults), 32, 1, 0)
+    img = torch.randn(4, 1, 32, 32, requires_grad=True)
+    logits, feats = D(img, None, return_features=True)
+    assert logits.shape == (4, 1), family
+    assert feats.ndim == 2 and feats.shape[0] == 4, family
+    (grad,) = torch.autograd.grad(feats.square().sum(), img)
+    assert grad.abs().sum() > 0, family
+
+
 # -- the CLI: each loss trains on real data; d_steps really runs two D updates per G update ------------------------
 TINY = ["--preset", "dcgan-fashion-mnist", "model.g_channels=4", "model.d_channels=4", "model.z_dim=8", "train.batch=16",
         "train.tick_kimg=0.016", "train.grid_size=4", "train.workers=0"]
