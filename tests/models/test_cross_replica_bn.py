@@ -50,6 +50,13 @@ def _reference(momentum, steps):
     return results, bn
 
 
+class _ScaledBN(nn.BatchNorm2d):
+    """A custom _BatchNorm subclass overriding forward and normalising through super().forward."""
+
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
 def _worker(rank, world, port, momenta, steps, out_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -70,6 +77,8 @@ def _worker(rank, world, port, momenta, steps, out_dir):
                 (y * w_out[share]).sum().backward()
                 results.append((y.detach(), xi.grad, bn.weight.grad.clone(), bn.bias.grad.clone()))
             out[momentum] = {"results": results, "state": bn.state_dict()}
+        x, _ = _inputs()
+        out["custom"] = to_cross_replica(_ScaledBN(C))(x[rank * N // world:(rank + 1) * N // world]).detach()
         torch.save(out, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
@@ -88,6 +97,14 @@ def two_process_results(tmp_path_factory):
     mp.start_processes(_worker, args=(2, _free_port(), (0.1, None), STEPS, str(out)), nprocs=2, join=True,
                        start_method="spawn")
     return [torch.load(out / f"rank{r}.pt") for r in range(2)]
+
+
+def test_custom_subclass_synchronises_through_super_forward(two_process_results):
+    x, _ = _inputs()
+    full = 2 * nn.BatchNorm2d(C)(x).detach()
+    torch.testing.assert_close(torch.cat([r["custom"] for r in two_process_results]), full, rtol=1e-5, atol=1e-6)
+    mro = type(to_cross_replica(_ScaledBN(C))).__mro__
+    assert mro.index(_ScaledBN) < mro.index(CrossReplicaBatchNorm) < mro.index(nn.modules.batchnorm._BatchNorm)
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])
