@@ -1,8 +1,9 @@
 """DCGAN (Radford et al. 2015): transposed-conv generator and strided-conv discriminator, any power-of-two resolution.
 
 Options cover the classic variants: class conditioning (embedding concatenated to z in G, projection in D),
-minibatch stddev and/or Salimans et al.'s minibatch discrimination on D's last features, and the D normalisation (batch norm for the original, layer/instance-free `none` for WGAN-GP,
-whose gradient penalty assumes per-sample independence).
+minibatch stddev and/or Salimans et al.'s minibatch discrimination on D's last features, and the D normalisation
+(batch norm for the original, layer/instance-free `none` for WGAN-GP, whose gradient penalty assumes per-sample
+independence). Under several processes the batch norms become cross-replica (models/cross_replica_bn.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from torch import nn
 from ganctl.errors import UsageError
 from ganctl.losses.adversarial import CLASSIC_LOSSES
 from ganctl.models.family import Family
-from ganctl.models.layers import ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination, scale_latent
+from ganctl.models.layers import (ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination,
+                                  scale_latent)
 
 DEFAULTS = {
     "z_dim": 100,
@@ -70,7 +72,8 @@ class DCGANDiscriminator(nn.Module):
     """Strided convs down to 4x4, then [minibatch stddev] -> flatten -> [minibatch discrimination] -> score.
 
     `return_features=True` also returns the flattened 4x4 features, the penultimate layer feature matching uses
-    (before the batch-level layers, which describe the batch rather than the sample)."""
+    (before the batch-level layers, which describe the batch rather than the sample).
+    `mbdisc(in_features)` builds the minibatch-discrimination layer or returns None (off)."""
 
     def __init__(self, d_channels, channel_max, d_norm, img_resolution, img_channels, num_classes, mbstd_group,
                  mbdisc=None):

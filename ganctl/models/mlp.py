@@ -8,7 +8,8 @@ from torch import nn
 
 from ganctl.models.family import Family
 from ganctl.losses.adversarial import CLASSIC_LOSSES
-from ganctl.models.layers import ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination, scale_latent
+from ganctl.models.layers import (ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination,
+                                  scale_latent)
 
 DEFAULTS = {
     "z_dim": 64,
@@ -44,7 +45,8 @@ class MLPGenerator(nn.Module):
 
 class MLPDiscriminator(nn.Module):
     """Hidden layers, then [minibatch stddev] -> [minibatch discrimination] -> score. `return_features=True` also
-    returns the last hidden layer's output, the penultimate features feature matching uses."""
+    returns the last hidden layer's output, the penultimate features feature matching uses.
+    `mbdisc(in_features)` builds the minibatch-discrimination layer or returns None (off)."""
 
     def __init__(self, hidden, img_resolution, img_channels, num_classes, dropout, mbstd_group, mbdisc=None):
         super().__init__()
@@ -71,8 +73,8 @@ class MLPDiscriminator(nn.Module):
 
 def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
     G = MLPGenerator(model_cfg["z_dim"], model_cfg["hidden"], img_resolution, img_channels, num_classes, model_cfg["embed_dim"])
-    D = MLPDiscriminator(model_cfg["d_hidden"], img_resolution, img_channels, num_classes, model_cfg["dropout"], model_cfg["mbstd_group"],
-                         lambda n: build_minibatch_discrimination(model_cfg, n))
+    D = MLPDiscriminator(model_cfg["d_hidden"], img_resolution, img_channels, num_classes, model_cfg["dropout"],
+                         model_cfg["mbstd_group"], lambda n: build_minibatch_discrimination(model_cfg, n))
     return G, D
 
 

@@ -22,7 +22,8 @@ ARGS = ["--preset", "cgan-fashion-mnist", "--kimg", "0.048", "--seed", "5", "mod
 
 
 def test_two_processes_with_batchnorm_match_one(tmp_path, fmnist32, cli):
-    one = Path(cli("train", "--data", fmnist32, "--outdir", tmp_path / "one", *ARGS, "train.batch_gpu=16", check=0).stdout.strip())
+    one = Path(cli("train", "--data", fmnist32, "--outdir", tmp_path / "one", *ARGS, "train.batch_gpu=16",
+                   check=0).stdout.strip())
     env = dict(os.environ, OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, "-m", "ganctl", "train", "--gpus", "2", "--data", str(fmnist32), "--outdir",
                         str(tmp_path / "two"), *ARGS, "train.batch_gpu=8"], capture_output=True, text=True, env=env, timeout=300)

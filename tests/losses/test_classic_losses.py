@@ -201,7 +201,8 @@ def test_feature_matching_norm_is_validated():
     from ganctl.errors import UsageError
 
     assert resolve_config("dcgan-fashion-mnist")["loss"]["feature_matching_norm"] == "l2"
-    assert resolve_config("dcgan-fashion-mnist", overrides=["loss.feature_matching_norm=l1"])["loss"]["feature_matching_norm"] == "l1"
+    l1 = resolve_config("dcgan-fashion-mnist", overrides=["loss.feature_matching_norm=l1"])
+    assert l1["loss"]["feature_matching_norm"] == "l1"
     with pytest.raises(UsageError, match=r"loss\.feature_matching_norm: 'l3' is not one of l2, l1"):
         resolve_config("dcgan-fashion-mnist", overrides=["loss.feature_matching_norm=l3"])
 

@@ -109,7 +109,8 @@ def test_families_take_mbdisc_keys(family):
 
 
 def test_bad_mbdisc_values_are_refused_naming_the_key():
-    for cfg, key in (({"mbdisc_kernels": -1}, "model.mbdisc_kernels"), ({"mbdisc_kernels": 4, "mbdisc_dim": 0}, "model.mbdisc_dim")):
+    for cfg, key in (({"mbdisc_kernels": -1}, "model.mbdisc_kernels"),
+                     ({"mbdisc_kernels": 4, "mbdisc_dim": 0}, "model.mbdisc_dim")):
         with pytest.raises(UsageError, match=key):
             build_minibatch_discrimination(cfg, 16)
     assert build_minibatch_discrimination({"mbdisc_kernels": 0}, 16) is None
