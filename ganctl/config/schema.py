@@ -79,6 +79,7 @@ CHOICES = {
     ("train", "compile"): ("off", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
     ("model", "family"): tuple(FAMILY_MODULES),
     ("loss", "type"): tuple(LOSS_TYPES),
+    ("loss", "feature_matching_norm"): ("l2", "l1"),  # see ganctl/losses/adversarial.py
     ("augment", "kind"): ("none", "ada", "diffaugment"),
 }
 

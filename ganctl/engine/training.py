@@ -36,6 +36,7 @@ from ganctl.engine.schedule import Stage, make_schedule
 from ganctl.engine.state import load_state, save_checkpoint
 from ganctl.errors import Interrupted, TrainingDiverged, UsageError
 from ganctl.models import build_networks, get_family
+from ganctl.models.cross_replica_bn import to_cross_replica
 from ganctl.sampling.grid import make_grid, save_png
 from ganctl.sampling.latents import images_for_seeds, to_uint8
 
@@ -78,6 +79,10 @@ class Trainer:
                              f"subfolders or labelled data, or set model.conditional=false")
         torch.manual_seed(self.seed)  # network initialisation
         self.G, self.D = build_networks(cfg, dataset.resolution, dataset.channels, self.num_classes)
+        if self.world_size > 1 and get_family(cfg["model"]["family"]).uses_batchnorm:
+            # Batch-norm statistics over the global batch, so N processes compute what one process does.
+            to_cross_replica(self.G)
+            to_cross_replica(self.D)
         self.G.to(device).train()
         self.D.to(device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)

@@ -1,6 +1,12 @@
 """The classic GAN losses: non-saturating, hinge, Wasserstein (+ gradient penalty), least squares; plus R1 and
 feature matching as options that combine with any of them.
 
+Feature matching (Salimans et al. 2016) adds `loss.feature_matching` x a distance between the batch means of D's
+penultimate features (what D returns with `return_features=True`) on real and generated images to G's loss:
+  `loss.feature_matching_norm: l2` (default) the paper's ||E f(x) - E f(G(z))||^2, averaged over features;
+  `loss.feature_matching_norm: l1` the mean absolute difference, as the authors' CIFAR code computes it.
+G keeps its adversarial term too; the authors' semi-supervised CIFAR setting trains G on feature matching alone.
+
 `accumulate_gradients(phase, ...)` computes the phase's loss, multiplies by `gain` (the lazy-regularisation interval
 or 1) and calls backward, leaving gradients in G or D. Randomness (GP interpolation weights) comes from torch's global
 RNG, which the engine seeds per step so that resumed runs repeat exactly.
@@ -15,7 +21,7 @@ from torch import nn
 # The loss types this module implements; families built for them list these in their FAMILY.losses.
 CLASSIC_LOSSES = ("nonsaturating", "hinge", "wasserstein", "lsgan")
 
-_COMMON = {"r1_gamma": 0.0, "feature_matching": 0.0, "label_smoothing": 0.0}
+_COMMON = {"r1_gamma": 0.0, "feature_matching": 0.0, "feature_matching_norm": "l2", "label_smoothing": 0.0}
 DEFAULTS_BY_TYPE = {
     "nonsaturating": dict(_COMMON),
     "lsgan": dict(_COMMON),
@@ -80,8 +86,9 @@ class AdversarialLoss(nn.Module):
                 logits, f_fake = self._run_D(fake, gen_c, return_features=True)
                 with torch.no_grad():
                     _, f_real = self._run_D(real_img, real_c, return_features=True)
-                # Feature matching (Salimans et al. 2016): match D's mean intermediate features of real and fake.
-                fm_loss = (f_fake.mean(0) - f_real.mean(0)).square().mean()
+                # Feature matching (Salimans et al. 2016): match D's mean penultimate features of real and fake.
+                diff = f_fake.mean(0) - f_real.mean(0)
+                fm_loss = diff.abs().mean() if self.cfg["feature_matching_norm"] == "l1" else diff.square().mean()
                 stats["Loss/G/feature_matching"] = fm_loss.item()
             else:
                 logits = self._run_D(fake, gen_c)

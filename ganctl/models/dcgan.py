@@ -1,8 +1,9 @@
 """DCGAN (Radford et al. 2015): transposed-conv generator and strided-conv discriminator, any power-of-two resolution.
 
 Options cover the classic variants: class conditioning (embedding concatenated to z in G, projection in D),
-minibatch stddev in D, and the D normalisation (batch norm for the original, layer/instance-free `none` for WGAN-GP,
-whose gradient penalty assumes per-sample independence).
+minibatch stddev and/or Salimans et al.'s minibatch discrimination on D's last features, and the D normalisation
+(batch norm for the original, layer/instance-free `none` for WGAN-GP, whose gradient penalty assumes per-sample
+independence). Under several processes the batch norms become cross-replica (models/cross_replica_bn.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from torch import nn
 from ganctl.errors import UsageError
 from ganctl.losses.adversarial import CLASSIC_LOSSES
 from ganctl.models.family import Family
-from ganctl.models.layers import ClassEmbedding, MinibatchStdDev, ProjectionHead, scale_latent
+from ganctl.models.layers import (ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination,
+                                  scale_latent)
 
 DEFAULTS = {
     "z_dim": 100,
@@ -24,6 +26,8 @@ DEFAULTS = {
     "channel_max": 512,
     "d_norm": "batch",  # batch | layer | none
     "mbstd_group": 0,
+    "mbdisc_kernels": 0,  # minibatch discrimination kernels B (0 = off; Salimans et al. use 100)
+    "mbdisc_dim": 5,      # minibatch discrimination dims per kernel C
     "embed_dim": 32,
 }
 
@@ -65,7 +69,14 @@ def _norm(kind: str, channels: int, res: int) -> nn.Module:
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, d_channels, channel_max, d_norm, img_resolution, img_channels, num_classes, mbstd_group):
+    """Strided convs down to 4x4, then [minibatch stddev] -> flatten -> [minibatch discrimination] -> score.
+
+    `return_features=True` also returns the flattened 4x4 features, the penultimate layer feature matching uses
+    (before the batch-level layers, which describe the batch rather than the sample).
+    `mbdisc(in_features)` builds the minibatch-discrimination layer or returns None (off)."""
+
+    def __init__(self, d_channels, channel_max, d_norm, img_resolution, img_channels, num_classes, mbstd_group,
+                 mbdisc=None):
         super().__init__()
         n = _levels(img_resolution)
         chans = [min(d_channels * 2**i, channel_max) for i in range(n)]  # res/2 ... 4x4
@@ -77,14 +88,18 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.mbstd = MinibatchStdDev(mbstd_group, 1) if mbstd_group else None
         c_last = chans[-1] + (1 if mbstd_group else 0)
-        self.head = ProjectionHead(c_last * 16, num_classes)
+        self.mbdisc = mbdisc(c_last * 16) if mbdisc else None
+        self.head = ProjectionHead(c_last * 16 + (self.mbdisc.kernels if self.mbdisc else 0), num_classes)
 
     def forward(self, img, c=None, return_features=False):
         h = self.body(img)
         feats = h.flatten(1)
         if self.mbstd is not None:
             h = self.mbstd(h)
-        out = self.head(h.flatten(1), c)
+        h = h.flatten(1)
+        if self.mbdisc is not None:
+            h = self.mbdisc(h)
+        out = self.head(h, c)
         return (out, feats) if return_features else out
 
 
@@ -105,7 +120,8 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     G = DCGANGenerator(model_cfg["z_dim"], model_cfg["g_channels"], model_cfg["channel_max"], img_resolution, img_channels,
                        num_classes, model_cfg["embed_dim"])
     D = DCGANDiscriminator(model_cfg["d_channels"], model_cfg["channel_max"], model_cfg["d_norm"], img_resolution,
-                           img_channels, num_classes, model_cfg["mbstd_group"])
+                           img_channels, num_classes, model_cfg["mbstd_group"],
+                           lambda n: build_minibatch_discrimination(model_cfg, n))
     G.apply(_init_weights)
     D.apply(_init_weights)
     return G, D

@@ -1,4 +1,5 @@
-"""The vanilla GAN: fully-connected generator and discriminator (Goodfellow et al. 2014), optionally class-conditional."""
+"""The vanilla GAN: fully-connected generator and discriminator (Goodfellow et al. 2014), optionally class-conditional,
+with optional minibatch stddev and/or minibatch discrimination (Salimans et al. 2016) before D's output layer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from torch import nn
 
 from ganctl.models.family import Family
 from ganctl.losses.adversarial import CLASSIC_LOSSES
-from ganctl.models.layers import ClassEmbedding, MinibatchStdDev, ProjectionHead, scale_latent
+from ganctl.models.layers import (ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination,
+                                  scale_latent)
 
 DEFAULTS = {
     "z_dim": 64,
@@ -15,6 +17,8 @@ DEFAULTS = {
     "d_hidden": [512, 256],
     "dropout": 0.3,
     "mbstd_group": 0,
+    "mbdisc_kernels": 0,  # minibatch discrimination kernels B (0 = off; Salimans et al. use 100)
+    "mbdisc_dim": 5,      # minibatch discrimination dims per kernel C
     "embed_dim": 16,
 }
 
@@ -40,7 +44,11 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, hidden, img_resolution, img_channels, num_classes, dropout, mbstd_group):
+    """Hidden layers, then [minibatch stddev] -> [minibatch discrimination] -> score. `return_features=True` also
+    returns the last hidden layer's output, the penultimate features feature matching uses.
+    `mbdisc(in_features)` builds the minibatch-discrimination layer or returns None (off)."""
+
+    def __init__(self, hidden, img_resolution, img_channels, num_classes, dropout, mbstd_group, mbdisc=None):
         super().__init__()
         dims = [img_channels * img_resolution**2] + list(hidden)
         layers = []
@@ -48,20 +56,25 @@ class MLPDiscriminator(nn.Module):
             layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)] + ([nn.Dropout(dropout)] if dropout else [])
         self.body = nn.Sequential(*layers)
         self.mbstd = MinibatchStdDev(mbstd_group, 1) if mbstd_group else None
-        self.head = ProjectionHead(dims[-1] + (1 if mbstd_group else 0), num_classes)
+        f = dims[-1] + (1 if mbstd_group else 0)
+        self.mbdisc = mbdisc(f) if mbdisc else None
+        self.head = ProjectionHead(f + (self.mbdisc.kernels if self.mbdisc else 0), num_classes)
 
     def forward(self, img, c=None, return_features=False):
         h = self.body(img.flatten(1))
         feats = h
         if self.mbstd is not None:
             h = self.mbstd(h)
+        if self.mbdisc is not None:
+            h = self.mbdisc(h)
         out = self.head(h, c)
         return (out, feats) if return_features else out
 
 
 def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
     G = MLPGenerator(model_cfg["z_dim"], model_cfg["hidden"], img_resolution, img_channels, num_classes, model_cfg["embed_dim"])
-    D = MLPDiscriminator(model_cfg["d_hidden"], img_resolution, img_channels, num_classes, model_cfg["dropout"], model_cfg["mbstd_group"])
+    D = MLPDiscriminator(model_cfg["d_hidden"], img_resolution, img_channels, num_classes, model_cfg["dropout"],
+                         model_cfg["mbstd_group"], lambda n: build_minibatch_discrimination(model_cfg, n))
     return G, D
 
 
