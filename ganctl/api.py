@@ -51,9 +51,8 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     from ganctl.data.dataset import PreparedDataset
     from ganctl.engine import rundir
     from ganctl.device import resolve_device
-    from ganctl.engine.training import Trainer
-
     from ganctl.engine import distributed
+    from ganctl.engine.training import Trainer, check_buildable
 
     cfg = resolve_train_config(preset, config_file, overrides, data, kimg, seed, device, batch)
     distributed.maybe_init(cfg["train"]["device"])
@@ -61,6 +60,7 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
         raise UsageError("--data: no dataset given; prepare one with `ganctl prepare-data SOURCE DEST` and pass --data DEST")
     ds = PreparedDataset(cfg["data"]["path"])
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
+    check_buildable(cfg, ds)  # a bad model key or schedule map is refused before the run directory exists
     rank, _ = distributed.dist_info()
     run_dir = None
     if rank == 0:

@@ -54,6 +54,18 @@ def _mix_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
 
+def check_buildable(cfg: dict, dataset: PreparedDataset) -> None:
+    """Refuse a config whose networks cannot be built for this dataset (bad model keys, resolution, schedule maps)
+    before anything is written: the networks are built on the meta device, which allocates nothing."""
+    num_classes = dataset.num_classes if cfg["model"]["conditional"] else 0
+    if cfg["model"]["conditional"] and not num_classes:
+        raise UsageError(f"config key model.conditional: dataset {dataset.path} has no class labels; prepare it from class "
+                         f"subfolders or labelled data, or set model.conditional=false")
+    make_schedule(cfg, dataset.resolution)
+    with torch.device("meta"):
+        build_networks(cfg, dataset.resolution, dataset.channels, num_classes)
+
+
 class Trainer:
     """One training run. `emit(event: dict)` receives progress events; nothing is printed here.
 
@@ -79,7 +91,7 @@ class Trainer:
                              f"subfolders or labelled data, or set model.conditional=false")
         torch.manual_seed(self.seed)  # network initialisation
         self.G, self.D = build_networks(cfg, dataset.resolution, dataset.channels, self.num_classes)
-        if self.world_size > 1 and get_family(cfg["model"]["family"]).uses_batchnorm:
+        if self.world_size > 1 and self.family.uses_batchnorm:
             # Batch-norm statistics over the global batch, so N processes compute what one process does.
             to_cross_replica(self.G)
             to_cross_replica(self.D)

@@ -34,3 +34,10 @@ def test_family_without_loss_gets_its_natural_loss(tmp_path):
     cfg_file = tmp_path / "c.yaml"
     cfg_file.write_text("model: {family: stylegan2}\n")
     assert resolve_config(config_file=cfg_file)["loss"]["type"] == "stylegan2"
+
+
+def test_unbuildable_networks_are_refused_before_the_run_directory_exists(cli, tmp_path, fmnist32):
+    p = cli("train", "--preset", "dcgan-fashion-mnist", "--data", fmnist32, "--outdir", tmp_path / "runs",
+            "model.mbdisc_kernels=-3", check=2)
+    assert "model.mbdisc_kernels" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "runs").exists()
