@@ -1,0 +1,1 @@
+"""Readers for networks trained elsewhere."""
