@@ -48,7 +48,8 @@ class Trainer:
     """One training run. `emit(event: dict)` receives progress events; nothing is printed here."""
 
     def __init__(self, cfg: dict, dataset: PreparedDataset, run_dir: Path | None, device: torch.device,
-                 emit: Callable[[dict], None] = lambda e: None, checkpoint: Path | None = None):
+                 emit: Callable[[dict], None] = lambda e: None, checkpoint: Path | None = None,
+                 init_tensors: dict | None = None):
         self.cfg, self.ds, self.run_dir, self.device, self.emit = cfg, dataset, run_dir, device, emit
         self.rank, self.world_size = distributed.dist_info()
         t = cfg["train"]
@@ -68,6 +69,9 @@ class Trainer:
         self.G.to(device).train()
         self.D.to(device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        for prefix, m in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):  # fine-tuning: start from a network
+            if init_tensors and ckpt.module_state(prefix, init_tensors):
+                m.load_state_dict(ckpt.module_state(prefix, init_tensors))
         from ganctl.augment import build_augment
 
         self.augment_pipe = build_augment(cfg["augment"], dataset.channels)
