@@ -65,7 +65,20 @@ class ImportedNetwork:
                             "channels": self.channels, "label_names": self.label_names, "count": self.dataset_count},
                 "source": {**self.origin(), "kimg": self.kimg, "networks": self.networks},
                 "precision": "fp32"}
-        return dict(self.tensors), meta
+        return _own_storage(self.tensors), meta
+
+
+def _own_storage(tensors: dict) -> dict:
+    """Each tensor in its own storage (safetensors refuses shared ones); copies only views and shared buffers."""
+    out, seen = {}, set()
+    for k, t in tensors.items():
+        t = t.contiguous()
+        st = t.untyped_storage()
+        if st.data_ptr() in seen or st.nbytes() != t.numel() * t.element_size():
+            t = t.clone()
+        seen.add(t.untyped_storage().data_ptr())
+        out[k] = t
+    return out
 
 
 def is_foreign(path: str | os.PathLike) -> bool:
