@@ -14,7 +14,7 @@ from pathlib import Path
 from ganctl.errors import UsageError
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 22), b""):
@@ -58,7 +58,7 @@ def _checkpoint_info(path: Path) -> dict:
     out = {"path": str(path), "file": str(file), "format": "ganctl-checkpoint", "family": cfg["model"]["family"],
            "resolution": ds["resolution"], "channels": ds["channels"], "classes": classes,
            "params": _param_counts(cfg, ds["resolution"], ds["channels"], classes), "kimg": kimg,
-           "precision": meta.get("precision"), "sha256": _sha256(file), "config": cfg}
+           "precision": meta.get("precision"), "sha256": file_sha256(file), "config": cfg}
     if meta.get("source"):
         out["source"] = meta["source"]
     return out

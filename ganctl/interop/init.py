@@ -20,7 +20,7 @@ PREFIXES = ("G", "D", "G_ema")
 
 def _from_checkpoint(path: Path) -> tuple[dict, dict, dict, int, int, int]:
     from ganctl.engine import checkpoint as ckpt
-    from ganctl.interop.info import _sha256
+    from ganctl.interop.info import file_sha256
     from ganctl.sampling.generate import resolve_checkpoint
 
     file = resolve_checkpoint(path)
@@ -28,7 +28,7 @@ def _from_checkpoint(path: Path) -> tuple[dict, dict, dict, int, int, int]:
     ds = meta["dataset"]
     model = meta["config"]["model"]
     classes = len(ds.get("label_names") or []) if model.get("conditional") else 0
-    origin = {"path": str(file), "sha256": _sha256(file), "format": "ganctl-checkpoint"}
+    origin = {"path": str(file), "sha256": file_sha256(file), "format": "ganctl-checkpoint"}
     return model, tensors, origin, ds["resolution"], ds["channels"], classes
 
 

@@ -66,6 +66,12 @@ def test_finetune_from_pickle_and_resume_exactly(tmp_path, fmnist32, cli):
     run_cfg = yaml.safe_load((straight / "config.yaml").read_text())
     assert run_cfg["model"]["channel_base"] == 256 and run_cfg["model"]["z_dim"] == 16
     assert run_cfg["loss"] == cfg["loss"] and run_cfg["optim"] == cfg["optim"]
+    info = api.info(str(straight))  # `ganctl info RUN_DIR`
+    assert (info["family"], info["resolution"], info["channels"], info["classes"], info["kimg"]) == \
+        ("stylegan2", 32, 1, 0, 0.032)
+    assert info["params"]["G"] == sum(v.numel() for k, v in init.items() if k.startswith("G/")
+                                      and not k.endswith(("noise_const", "w_avg", "resample_filter")))
+    assert info["sha256"] == hashlib.sha256(latest_checkpoint(straight / "checkpoints").read_bytes()).hexdigest()
     env = json.loads((straight / "env.json").read_text())
     assert env["init"] == {"path": str(pkl), "sha256": hashlib.sha256(pkl.read_bytes()).hexdigest(),
                            "format": "nvlabs-pickle"}
@@ -85,3 +91,18 @@ def test_init_refuses_networks_that_do_not_fit(tmp_path, fmnist32, kind, capsys)
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and expect in err and str(pkl) in err, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_init_from_converted_checkpoint_equals_init_from_pickle(tmp_path):
+    from ganctl import api
+    from ganctl.interop.init import init_from
+
+    pkl = _network_pickle(tmp_path / "net.pkl")
+    ckpt = api.convert(str(pkl), str(tmp_path / "net.safetensors"))["out"]
+    cfg = api.resolve_train_config("stylegan-ffhq256")
+    cfg_a, a, origin_a = init_from(pkl, cfg, 32, 1, 10)
+    cfg_b, b, origin_b = init_from(ckpt, cfg, 32, 1, 10)
+    assert cfg_a == cfg_b and cfg_a["model"]["channel_base"] == 256 and cfg_a["loss"] == cfg["loss"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert origin_a["format"] == "nvlabs-pickle" and origin_b["format"] == "ganctl-checkpoint"
+    assert origin_b["sha256"] == hashlib.sha256(Path(ckpt).read_bytes()).hexdigest()
