@@ -75,7 +75,7 @@ def detect(obj, path) -> dict[str, PersistentRecord]:
     if not isinstance(obj, dict) or not isinstance(obj.get("G_ema", obj.get("G")), PersistentRecord):
         kind = type(obj).__name__
         keys = f" with keys {sorted(map(str, obj))[:6]}" if isinstance(obj, dict) else ""
-        _fail(path, f"not an NVlabs network pickle (a {kind}{keys}, no 'G_ema' network record)")
+        _fail(path, f"not an NVlabs network pickle (top-level object: {kind}{keys}; no 'G_ema' network record)")
     nets = {k: obj[k] for k in NETWORKS if isinstance(obj.get(k), PersistentRecord)}
     for name, rec in nets.items():
         for r in _records(rec):
