@@ -78,18 +78,15 @@ def test_finetune_from_pickle_and_resume_exactly(tmp_path, fmnist32, cli):
 
 
 @pytest.mark.parametrize("kind", ["geometry", "classes"])
-def test_init_refuses_networks_that_do_not_fit(tmp_path, fmnist32, kind, capsys):
-    from ganctl.cli.app import main
-
+def test_init_refuses_networks_that_do_not_fit(tmp_path, fmnist32, kind, run_main):
     if kind == "geometry":  # 32x32 RGB network, 32x32 grey data
         pkl, expect = write_fixture_pickle(tmp_path / "rgb.pkl", "ada_uncond"), "32x32 images with 3 channel(s)"
     else:  # 3-class network, 10-class data
         pkl, expect = _network_pickle(tmp_path / "c3.pkl", num_classes=3), "conditional on 3 classes"
-    with pytest.raises(SystemExit) as e:
-        main(["train", "--preset", "stylegan-ffhq256", "--init", str(pkl), "--data", str(fmnist32), "--outdir",
-              str(tmp_path / "runs"), *TRAIN])
-    err = capsys.readouterr().err.strip()
-    assert e.value.code == 2 and len(err.splitlines()) == 1 and expect in err and str(pkl) in err, err
+    code, _, err = run_main("train", "--preset", "stylegan-ffhq256", "--init", pkl, "--data", fmnist32, "--outdir",
+                            tmp_path / "runs", *TRAIN)
+    err = err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and expect in err and str(pkl) in err, err
     assert not (tmp_path / "runs").exists()
 
 

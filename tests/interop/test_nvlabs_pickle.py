@@ -16,18 +16,6 @@ from nvlabs_format import (PLACEHOLDER_SRC, case_tensors, load_fixture, trees_fr
 CASES = ("ada_uncond", "sg3_cond")
 
 
-def run_main(capsys, *args) -> tuple[int, str, str]:
-    """The CLI's own entry point in this process (exit code, stdout, stderr): subprocess start-up costs ~10 s on a
-    busy 2-core machine, so only a few tests pay it (they use the `cli` fixture)."""
-    from ganctl.cli.app import main
-
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return e.value.code, out.out, out.err
-
-
 @pytest.fixture(scope="module")
 def fixture():
     return load_fixture()
@@ -83,7 +71,7 @@ def test_parameter_counts_equal_nvlabs(tmp_path, fixture, case):
     assert info["classes"] == cases[case]["c_dim"] and info["format"] == "nvlabs-pickle"
 
 
-def test_embedded_source_is_never_executed(tmp_path, fixture, cli, capsys):
+def test_embedded_source_is_never_executed(tmp_path, fixture, cli, run_main):
     marker = tmp_path / "pwned"
     src = f"open({str(marker)!r}, 'w').write('the pickle ran its code')\n" + PLACEHOLDER_SRC
     # The payload is live: executing the embedded source (what NVlabs' loader does) creates the file.
@@ -94,8 +82,8 @@ def test_embedded_source_is_never_executed(tmp_path, fixture, cli, capsys):
     assert src.encode() in pkl.read_bytes()
     cli("convert", pkl, tmp_path / "out.safetensors", check=0)
     assert not marker.exists()
-    assert run_main(capsys, "info", pkl, "--json")[0] == 0
-    assert run_main(capsys, "sample", pkl, "--seeds", "0-1", "--outdir", tmp_path / "s")[0] == 0
+    assert run_main("info", pkl, "--json")[0] == 0
+    assert run_main("sample", pkl, "--seeds", "0-1", "--outdir", tmp_path / "s")[0] == 0
     assert (tmp_path / "out.safetensors").is_file() and not marker.exists()
 
 
@@ -125,7 +113,7 @@ class _CallsSystem:
 
 
 @pytest.mark.parametrize("kind", ["truncated", "tf", "stylegan3", "other_global", "plain_pickle", "random"])
-def test_bad_files_refused_with_one_line(tmp_path, kind, cli, capsys):
+def test_bad_files_refused_with_one_line(tmp_path, kind, cli, run_main):
     marker = tmp_path / "ran"
     path = tmp_path / f"{kind}.pkl"
     if kind == "truncated":
@@ -155,7 +143,7 @@ def test_bad_files_refused_with_one_line(tmp_path, kind, cli, capsys):
             p = cli(*args, check=2)
             code, err = p.returncode, p.stderr.strip()
         else:
-            code, _, err = run_main(capsys, *args)
+            code, _, err = run_main(*args)
             err = err.strip()
         assert code == 2, err
         assert len(err.splitlines()) == 1 and "Traceback" not in err, err
@@ -183,13 +171,14 @@ def test_other_shapes_round_trip(tmp_path, one_cpu_thread):
             assert torch.equal(net.tensors[f"{prefix}/{k}"], v), f"{prefix}/{k}"
 
 
-def test_convert_then_sample_is_pickle_free_and_identical(tmp_path, cli, capsys):
+def test_convert_then_sample_is_pickle_free_and_identical(tmp_path, run_main):
     from ganctl.engine.checkpoint import load_checkpoint
     from ganctl.metrics.sources import resolve_source
 
     pkl = write_fixture_pickle(tmp_path / "network-snapshot-000120.pkl", "sg3_cond")
     out = tmp_path / "net.safetensors"
-    assert cli("convert", pkl, out, check=0).stdout.strip() == str(out)
+    code, stdout, _ = run_main("convert", pkl, out)
+    assert code == 0 and stdout.strip() == str(out)
     tensors, meta = load_checkpoint(out)
     assert {k.split("/")[0] for k in tensors} == {"G", "D", "G_ema"} and "G_ema/mapping.w_avg" in tensors
     assert meta["source"]["format"] == "nvlabs-pickle" and meta["source"]["kimg"] == 120
@@ -199,12 +188,12 @@ def test_convert_then_sample_is_pickle_free_and_identical(tmp_path, cli, capsys)
     assert meta["dataset"] == {"name": "tiny", "resolution": 16, "channels": 1, "label_names": ["0", "1", "2"],
                                "count": 512}
     assert meta["config"]["model"]["family"] == "stylegan2" and meta["config"]["model"]["conditional"] is True
-    code, stdout, _ = run_main(capsys, "info", out, "--json")
+    code, stdout, _ = run_main("info", out, "--json")
     info = json.loads(stdout)
     assert code == 0 and info["kimg"] == 120 and info["source"]["sha256"] == meta["source"]["sha256"]
     for src, d in ((pkl, "a"), (out, "b")):
         args = ("sample", src, "--seeds", "0-5", "--class", "2", "--truncation", "0.7", "--outdir", tmp_path / d)
-        assert run_main(capsys, *args)[0] == 0
+        assert run_main(*args)[0] == 0
     for s in range(6):
         assert (tmp_path / "a" / f"seed{s:04d}.png").read_bytes() == (tmp_path / "b" / f"seed{s:04d}.png").read_bytes()
     assert resolve_source(str(pkl), allow_stats=False, num=8).kind == "generator"

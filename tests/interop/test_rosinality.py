@@ -62,18 +62,16 @@ def test_images_and_w_equal_rosinality(tmp_path, reference, one_cpu_thread):
         assert (D.eval()(ref["out/img_0"]) - ref["out/d_logits"]).abs().max() <= 1e-4
 
 
-def test_g_ema_only_file_converts_with_estimated_w_avg(tmp_path, reference, capsys):
+def test_g_ema_only_file_converts_with_estimated_w_avg(tmp_path, reference, run_main):
     """A checkpoint holding only g_ema (no args, no latent_avg) converts; w_avg is the mean w of seeded z."""
-    from ganctl.cli.app import main
     from ganctl.engine.checkpoint import load_checkpoint
 
     meta, ref = reference
     pt = tmp_path / "g_ema.pt"
     torch.save({"g_ema": _state(ref, "g_ema")}, pt)
     out = tmp_path / "net.safetensors"
-    with pytest.raises(SystemExit) as e:
-        main(["convert", str(pt), str(out)])
-    assert e.value.code == 0, capsys.readouterr().err
+    code, _, err = run_main("convert", pt, out)
+    assert code == 0, err
     tensors, m = load_checkpoint(out)
     assert {k.split("/")[0] for k in tensors} == {"G_ema"} and m["source"]["format"] == "rosinality-pt"
     w_avg = tensors["G_ema/mapping.w_avg"]
@@ -82,7 +80,7 @@ def test_g_ema_only_file_converts_with_estimated_w_avg(tmp_path, reference, caps
     assert not torch.equal(w_avg, ref["latent_avg"])
 
 
-def test_other_globals_in_pt_are_refused(tmp_path, reference, cli):
+def test_other_globals_in_pt_are_refused(tmp_path, reference, run_main):
     marker = tmp_path / "ran"
 
     class CallsSystem:
@@ -94,7 +92,7 @@ def test_other_globals_in_pt_are_refused(tmp_path, reference, cli):
     meta, ref = reference
     pt = tmp_path / "evil.pt"
     torch.save({"g_ema": _state(ref, "g_ema"), "hook": CallsSystem()}, pt)
-    p = cli("info", pt, check=2)
-    err = p.stderr.strip()
-    assert len(err.splitlines()) == 1 and str(pt) in err and "system" in err and "Traceback" not in err, err
+    code, _, err = run_main("info", pt)
+    err = err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and str(pt) in err and "system" in err and "Traceback" not in err, err
     assert not marker.exists()
