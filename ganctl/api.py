@@ -327,3 +327,14 @@ def info(target: str) -> dict:
     from ganctl.interop.info import info as _info
 
     return _info(target)
+
+
+def resolve_init_config(init: str, cfg: dict) -> dict:
+    """The config `train --init NET` runs with (the network's `model:` section over `cfg`), checked against the data."""
+    from ganctl.data.dataset import PreparedDataset
+    from ganctl.interop.init import init_from
+
+    if not cfg["data"]["path"]:
+        raise UsageError("--data: --init needs the dataset to check the network against; pass --data DIR")
+    ds = PreparedDataset(cfg["data"]["path"])
+    return init_from(init, cfg, ds.resolution, ds.channels, ds.num_classes)[0]

@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
             import yaml
 
             cfg = api.resolve_train_config(preset, config, overrides or [], data, kimg, seed, device, batch)
+            if init:
+                cfg = api.resolve_init_config(init, cfg)
             sys.stdout.write(yaml.safe_dump(cfg, sort_keys=False))
             return
         rank0 = os.environ.get("RANK", "0") == "0"

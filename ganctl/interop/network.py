@@ -49,14 +49,11 @@ class ImportedNetwork:
     def origin(self) -> dict:
         return {"path": str(self.path), "sha256": self.sha256, "format": self.format}
 
-    def config(self, base: dict | None = None) -> dict:
-        """A valid resolved ganctl config: `base` (e.g. a preset's) with this network's `model:` section."""
+    def config(self) -> dict:
+        """A valid resolved ganctl config: defaults with this network's `model:` section (and StyleGAN2's loss)."""
         from ganctl.config.load import validate_resolved
 
-        cfg = dict(base or {"preset": "converted"})
-        cfg["model"] = dict(self.model)
-        cfg.setdefault("loss", {"type": "stylegan2"})
-        return validate_resolved(cfg)
+        return validate_resolved({"preset": "converted", "model": dict(self.model), "loss": {"type": "stylegan2"}})
 
     def checkpoint(self) -> tuple[dict, dict]:
         """(tensors, meta) as a ganctl checkpoint holds them; what `convert` writes and `sample` reads in memory."""

@@ -103,3 +103,13 @@ def test_init_from_converted_checkpoint_equals_init_from_pickle(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert origin_a["format"] == "nvlabs-pickle" and origin_b["format"] == "ganctl-checkpoint"
     assert origin_b["sha256"] == hashlib.sha256(Path(ckpt).read_bytes()).hexdigest()
+
+
+def test_dry_run_shows_the_networks_model_section(tmp_path, fmnist32, run_main):
+    import yaml
+
+    pkl = _network_pickle(tmp_path / "net.pkl")
+    code, out, err = run_main("train", "--preset", "stylegan-ffhq256", "--init", pkl, "--data", fmnist32, "--dry-run")
+    cfg = yaml.safe_load(out)
+    assert code == 0 and cfg["model"]["channel_base"] == 256 and cfg["model"]["z_dim"] == 16, err
+    assert cfg["train"]["batch"] == 64  # the preset's
