@@ -55,7 +55,7 @@ def test_images_and_w_equal_nvlabs(tmp_path, fixture, case, one_cpu_thread):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_parameter_counts_equal_nvlabs(tmp_path, fixture, case):
+def test_parameter_counts_equal_nvlabs(tmp_path, fixture, case, run_main):
     from ganctl import api
 
     cases, tensors = fixture
@@ -65,10 +65,14 @@ def test_parameter_counts_equal_nvlabs(tmp_path, fixture, case):
         n = sum(ref[prefix + p].numel() for p in tree["parameters"])
         return n + sum(count(sub, f"{prefix}{name}.") for name, sub in tree["modules"].items() if sub)
 
-    info = api.info(str(write_fixture_pickle(tmp_path / "net.pkl", case)))
+    pkl = write_fixture_pickle(tmp_path / "net.pkl", case)
+    info = api.info(str(pkl))
     trees = cases[case]["trees"]
-    assert info["params"] == {"G": count(trees["G"], "G/"), "D": count(trees["D"], "D/")}
+    n_g, n_d = count(trees["G"], "G/"), count(trees["D"], "D/")
+    assert info["params"] == {"G": n_g, "D": n_d}
     assert info["classes"] == cases[case]["c_dim"] and info["format"] == "nvlabs-pickle"
+    code, out, _ = run_main("info", pkl)  # the human form
+    assert code == 0 and f"G {n_g:,}  D {n_d:,}" in out and info["sha256"] in out
 
 
 def test_embedded_source_is_never_executed(tmp_path, fixture, cli, run_main):
