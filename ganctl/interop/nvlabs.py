@@ -80,7 +80,7 @@ def detect(obj, path) -> dict[str, PersistentRecord]:
     for name, rec in nets.items():
         for r in _records(rec):
             if r.class_name in _SG3_CLASSES or "class SynthesisInput" in r.module_src:
-                _fail(path, f"a StyleGAN3 pickle ({name} has StyleGAN3's {r.class_name or 'synthesis'} layers); "
+                _fail(path, f"a StyleGAN3 pickle ({name} is built from StyleGAN3's networks, e.g. SynthesisInput); "
                             "ganctl reads StyleGAN2 / StyleGAN2-ADA networks (stylegan3 repository: --cfg stylegan2)")
     for name in ("G", "G_ema"):
         if name in nets and (nets[name].class_name != "Generator" or _child(nets[name], "synthesis") is None
