@@ -11,7 +11,9 @@ FACTS.md) and replaces each with a data-only stand-in:
 - `torch._utils._rebuild_parameter` / `_rebuild_tensor_v2` -> plain tensors, after checking every argument's type;
 - `torch.storage._load_from_bytes(b)` -> the storage, read with `torch.load(weights_only=True)` (it is a nested
   torch.save stream, itself a pickle);
-- `numpy.dtype` and `numpy.core.multiarray.scalar` (`numpy._core` in numpy 2) for numeric dtypes only.
+- `numpy.dtype` and `numpy.core.multiarray.scalar` (`numpy._core` in numpy 2) for numeric dtypes only, and
+  numeric `numpy.ndarray`s (`_reconstruct` + state) as inert `InertArray` data (StyleGAN3 files hold a few, so they
+  can be recognised and refused by name rather than by their first array).
 
 Any other global is refused with a UsageError naming it, before anything is called.
 """
@@ -105,6 +107,31 @@ def _numpy_scalar(dtype, data=None):
     return np.frombuffer(bytes(data), dtype=dtype, count=1)[0]
 
 
+class InertArray:
+    """A numpy array as data (StyleGAN3's layers keep a few small ones as attributes): only numeric bytes are read."""
+
+    def __init__(self):
+        self.array = None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise pickle.UnpicklingError("malformed numpy array")
+        _, shape, dtype, fortran, raw = state
+        if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(raw, (bytes, bytearray)) \
+                or not all(isinstance(n, int) for n in shape):
+            raise pickle.UnpicklingError("numpy array that is not plain numeric data")
+        self.array = np.frombuffer(bytes(raw), dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+_NDARRAY = object()  # what `numpy.ndarray` resolves to: only ever an argument of _reconstruct below
+
+
+def _numpy_reconstruct(cls, shape=(0,), typecode=b"b"):
+    if cls is not _NDARRAY:
+        raise pickle.UnpicklingError("numpy _reconstruct of something other than ndarray")
+    return InertArray()
+
+
 def _container(kind):
     def build(items=()):
         if not isinstance(items, (list, tuple)):
@@ -125,6 +152,9 @@ ALLOWED = {
     ("numpy", "dtype"): _numpy_dtype,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy", "ndarray"): _NDARRAY,
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
 }
 
 

@@ -97,7 +97,10 @@ def _tf_era_pickle() -> bytes:
 
 
 def _stylegan3_pickle(path: Path) -> Path:
-    layer = {"class_name": "SynthesisLayer", "attrs": {"is_torgb": False}, "parameters": [], "buffers": [], "modules": {}}
+    # Like networks_stylegan3.SynthesisLayer: small numpy arrays among the attributes.
+    layer = {"class_name": "SynthesisLayer", "attrs": {"is_torgb": False, "in_size": np.array([36, 36]),
+                                                       "in_sampling_rate": np.float64(16.0)},
+             "parameters": [], "buffers": [], "modules": {}}
     syn = {"class_name": "SynthesisNetwork", "attrs": {}, "parameters": [], "buffers": [],
            "modules": {"input": {"class_name": "SynthesisInput", "attrs": {}, "parameters": [], "buffers": [],
                                  "modules": {}}, "L0_36_512": layer}}
@@ -116,7 +119,8 @@ class _CallsSystem:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.mark.parametrize("kind", ["truncated", "tf", "stylegan3", "other_global", "plain_pickle", "random"])
+@pytest.mark.parametrize("kind", ["truncated", "tf", "stylegan3", "other_global", "object_array", "plain_pickle",
+                                  "random"])
 def test_bad_files_refused_with_one_line(tmp_path, kind, cli, run_main):
     marker = tmp_path / "ran"
     path = tmp_path / f"{kind}.pkl"
@@ -133,6 +137,9 @@ def test_bad_files_refused_with_one_line(tmp_path, kind, cli, run_main):
     elif kind == "other_global":
         path.write_bytes(pickle.dumps({"G_ema": _CallsSystem(marker)}, protocol=3))
         expect = "system, which ganctl never imports or calls"
+    elif kind == "object_array":  # numpy arrays are admitted as numeric data only
+        path.write_bytes(pickle.dumps({"G_ema": np.array([_CallsSystem(marker)], dtype=object)}, protocol=3))
+        expect = "not a plain numeric type"
     elif kind == "plain_pickle":
         path.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
         expect = "not an NVlabs network pickle"
