@@ -70,8 +70,8 @@ class LoadedGenerator:
 
 
 def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto") -> LoadedGenerator:
-    from ganctl.config.load import validate_resolved
     from ganctl import interop
+    from ganctl.config.load import validate_resolved
     from ganctl.device import resolve_device
     from ganctl.models import build_networks
 
