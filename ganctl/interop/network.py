@@ -60,7 +60,8 @@ class ImportedNetwork:
         meta = {"config": self.config(),
                 "dataset": {"name": self.dataset_name or self.path.stem, "resolution": self.resolution,
                             "channels": self.channels, "label_names": self.label_names, "count": self.dataset_count},
-                "source": {**self.origin(), "kimg": self.kimg, "networks": self.networks},
+                "source": {**self.origin(), "kimg": self.kimg, "networks": self.networks,
+                           "arguments": self.extra.get("arguments", {})},
                 "precision": "fp32"}
         return _own_storage(self.tensors), meta
 
@@ -111,9 +112,28 @@ def _read_nvlabs(data: bytes, path: Path, sha: str) -> ImportedNetwork:
     return ImportedNetwork(path, sha, nvlabs.FORMAT, model, res, ch, classes, nvlabs.tensors(nets, path),
                            kimg=float(m.group(1)) if m else None, dataset_name=name,
                            dataset_count=int(ts.get("max_size") or 0),
-                           extra={"training_set_kwargs": {k: v for k, v in ts.items()
-                                                          if isinstance(v, (int, float, str, bool, type(None)))},
+                           extra={"training_set_kwargs": plain_data(ts),
+                                  "arguments": {n: plain_data({"args": list(r.state.get("_init_args") or ()),
+                                                               "kwargs": r.state.get("_init_kwargs") or {}})
+                                                for n, r in nets.items()},
                                   "augment_pipe": obj.get("augment_pipe") is not None})
+
+
+def plain_data(value):
+    """JSON-safe copy of recorded arguments: numbers, strings, bools, None, lists and dicts of them; others dropped."""
+    if isinstance(value, dict):
+        items = ((str(k), plain_data(v)) for k, v in value.items())
+        return {k: v for k, v in items if v is not _DROP}
+    if isinstance(value, (list, tuple)):
+        return [x for x in map(plain_data, value) if x is not _DROP]
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return value
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
+        return value.item()
+    return _DROP
+
+
+_DROP = object()
 
 
 def build_meta(model: dict, resolution: int, channels: int, num_classes: int):

@@ -116,7 +116,7 @@ def _fir_ok(state: dict) -> bool:
 
 
 def read(data: bytes, path: Path, sha256: str):
-    from ganctl.interop.network import ImportedNetwork, build_meta
+    from ganctl.interop.network import ImportedNetwork, build_meta, plain_data
     from ganctl import ops
     from ganctl.models.stylegan2.layers import RESAMPLE_TAPS
 
@@ -155,10 +155,9 @@ def read(data: bytes, path: Path, sha256: str):
         if f"{dst}/mapping.layers.0.weight" in tensors:
             tensors[f"{dst}/mapping.w_avg"] = w_avg
     return ImportedNetwork(path, sha256, FORMAT, model, size, 3, 0, tensors, kimg=None,
-                           extra={"args": {k: v for k, v in vars(args).items()
-                                           if isinstance(v, (int, float, str, bool, type(None)))}
-                                  if isinstance(args, argparse.Namespace) else {},
-                                  "w_avg": how})
+                           extra={"args": plain_data(vars(args)) if isinstance(args, argparse.Namespace) else {},
+                                  "arguments": {"args": plain_data(vars(args))} if isinstance(args, argparse.Namespace)
+                                  else {}, "w_avg": how})
 
 
 def _w_avg(obj: dict, model: dict, tensors: dict, size: int) -> tuple[torch.Tensor, str]:

@@ -193,6 +193,8 @@ def test_convert_then_sample_is_pickle_free_and_identical(tmp_path, run_main):
     tensors, meta = load_checkpoint(out)
     assert {k.split("/")[0] for k in tensors} == {"G", "D", "G_ema"} and "G_ema/mapping.w_avg" in tensors
     assert meta["source"]["format"] == "nvlabs-pickle" and meta["source"]["kimg"] == 120
+    g_args = meta["source"]["arguments"]["G"]["kwargs"]  # the network's recorded constructor arguments
+    assert g_args["c_dim"] == 3 and g_args["channel_base"] == 128 and g_args["mapping_kwargs"] == {"num_layers": 2}
     import hashlib
 
     assert meta["source"]["sha256"] == hashlib.sha256(pkl.read_bytes()).hexdigest()
