@@ -46,8 +46,10 @@ def resolve_train_config(preset: str | None, config_file: str | None = None, ove
 
 def train(preset: str | None = None, data: str | None = None, outdir: str = "runs", kimg: float | None = None,
           seed: int | None = None, device: str | None = None, config_file: str | None = None,
-          overrides: Iterable[str] = (), batch: int | None = None, emit: Emit = _noop, argv: list[str] | None = None) -> dict:
-    """Train a new run; returns {'run_dir', 'kimg', 'seconds'}."""
+          overrides: Iterable[str] = (), batch: int | None = None, emit: Emit = _noop, argv: list[str] | None = None,
+          init: str | None = None) -> dict:
+    """Train a new run; returns {'run_dir', 'kimg', 'seconds'}. `init`: start G, D, G_ema from a network (NVlabs .pkl,
+    rosinality .pt, ganctl checkpoint or run dir), whose architecture replaces the config's `model:` section."""
     from ganctl.data.dataset import PreparedDataset
     from ganctl.engine import rundir
     from ganctl.device import resolve_device
@@ -59,6 +61,11 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     if not cfg["data"]["path"]:
         raise UsageError("--data: no dataset given; prepare one with `ganctl prepare-data SOURCE DEST` and pass --data DEST")
     ds = PreparedDataset(cfg["data"]["path"])
+    init_tensors = origin = None
+    if init:
+        from ganctl.interop.init import init_from
+
+        cfg, init_tensors, origin = init_from(init, cfg, ds.resolution, ds.channels, ds.num_classes)
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     check_buildable(cfg, ds)  # a bad model key or schedule map is refused before the run directory exists
     rank, _ = distributed.dist_info()
@@ -71,9 +78,11 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     if rank == 0:
         emit = _logging(emit, run_dir)
     emit({"type": "run_dir", "path": str(run_dir)})
-    trainer = Trainer(cfg, ds, run_dir if rank == 0 else None, dev, emit)
+    trainer = Trainer(cfg, ds, run_dir if rank == 0 else None, dev, emit, init_tensors=init_tensors, origin=origin)
     if rank == 0:
         rundir.update_env(run_dir, {"precision": trainer.precision, "world_size": trainer.world_size})
+        if origin is not None:
+            rundir.update_env(run_dir, {"init": origin})
     result = trainer.run()
     result["run_dir"] = str(run_dir)
     return result
@@ -323,3 +332,27 @@ def presets_summary(name: str, resolution: int | None = None, channels: int | No
     from ganctl.models.summary import summarize
 
     return summarize(resolve_config(name), name, resolution, channels, classes)
+
+def convert(source: str, out: str) -> dict:
+    """Convert a network from elsewhere (NVlabs .pkl, rosinality .pt) into a ganctl checkpoint; nothing in it is run."""
+    from ganctl.interop.convert import convert as _convert
+
+    return _convert(source, out)
+
+
+def info(target: str) -> dict:
+    """Family, geometry, classes, parameter counts, kimg, config, precision and sha256 of a run, checkpoint or network."""
+    from ganctl.interop.info import info as _info
+
+    return _info(target)
+
+
+def resolve_init_config(init: str, cfg: dict) -> dict:
+    """The config `train --init NET` runs with (the network's `model:` section over `cfg`), checked against the data."""
+    from ganctl.data.dataset import PreparedDataset
+    from ganctl.interop.init import init_from
+
+    if not cfg["data"]["path"]:
+        raise UsageError("--data: --init needs the dataset to check the network against; pass --data DIR")
+    ds = PreparedDataset(cfg["data"]["path"])
+    return init_from(init, cfg, ds.resolution, ds.channels, ds.num_classes)[0]

@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config (YAML) and exit."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and the run directory."),
         gpus: int = typer.Option(1, "--gpus", help="Processes to launch on this machine (torch.distributed; gloo on CPU, NCCL on GPUs)."),
+        init: Optional[str] = typer.Option(None, "--init", help="Fine-tune: start G, D, G_ema from a network (NVlabs .pkl, "
+                                           "rosinality .pt, ganctl checkpoint or run dir); its architecture replaces model.*"),
     ) -> None:
         from ganctl import api
         from ganctl.cli.render import EventRenderer
@@ -36,13 +38,16 @@ def register(app: typer.Typer) -> None:
             import yaml
 
             cfg = api.resolve_train_config(preset, config, overrides or [], data, kimg, seed, device, batch)
+            if init:
+                cfg = api.resolve_init_config(init, cfg)
             sys.stdout.write(yaml.safe_dump(cfg, sort_keys=False))
             return
         rank0 = os.environ.get("RANK", "0") == "0"
         render = EventRenderer(quiet=quiet or not rank0)
         try:
             result = api.train(preset=preset, data=data, outdir=outdir, kimg=kimg, seed=seed, device=device,
-                               config_file=config, overrides=overrides or [], batch=batch, emit=render, argv=sys.argv)
+                               config_file=config, overrides=overrides or [], batch=batch, emit=render, argv=sys.argv,
+                               init=init)
         finally:
             render.close()
         if rank0:

@@ -43,6 +43,8 @@ class Source:
 
 
 def _is_checkpoint_file(p: Path) -> bool:
+    if p.suffix.lower() in (".pkl", ".pt", ".pth"):  # a network from elsewhere: ganctl.interop reads it, never runs it
+        return True
     if p.suffix != ".safetensors":
         return False
     try:

@@ -1,7 +1,8 @@
 """Loading a trained generator (G_ema) from a run directory or checkpoint, and generating images by seed.
 
-Only safetensors checkpoints are read; the network is rebuilt from the config stored in the checkpoint, so no source
-code or pickle is needed. `source=None` picks the newest run under ./runs.
+ganctl checkpoints (safetensors) are read directly; a network from elsewhere (NVlabs .pkl, rosinality .pt) goes
+through ganctl.interop's reader in memory, which never executes anything from the file. Either way the network is
+rebuilt from a config, so no source code is needed. `source=None` picks the newest run under ./runs.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ def resolve_checkpoint(source: str | os.PathLike | None) -> Path:
         return latest
     if not path.exists():
         raise UsageError(f"{path}: no such run directory or checkpoint")
-    if path.suffix in (".pkl", ".pt", ".pth"):
-        raise UsageError(f"{path}: pickled checkpoints are never loaded; ganctl reads only its own .safetensors checkpoints")
     return path
 
 
@@ -80,13 +79,17 @@ class LoadedGenerator:
 
 
 def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto") -> LoadedGenerator:
+    from ganctl import interop
     from ganctl.config.load import validate_resolved
     from ganctl.device import resolve_device
     from ganctl.models import build_networks
 
     path = resolve_checkpoint(source)
     dev = resolve_device(device) if isinstance(device, str) else device
-    tensors, meta = ckpt.load_checkpoint(path)
+    if interop.is_foreign(path):
+        tensors, meta = interop.read_network(path).checkpoint()
+    else:
+        tensors, meta = ckpt.load_checkpoint(path)
     cfg = validate_resolved(meta["config"])
     ds = meta["dataset"]
     num_classes = len(ds["label_names"]) if cfg["model"]["conditional"] else 0

@@ -70,9 +70,9 @@ def test_sample_bad_flags(tmp_path, tiny_cgan_run, cli, bad, msg):
 
 def test_sample_refuses_pickles_and_missing(tmp_path, cli):
     pkl = tmp_path / "network.pkl"
-    pkl.write_bytes(b"\x80\x04K\x01.")
+    pkl.write_bytes(b"\x80\x04K\x01.")  # a pickle, but of the int 1: no network in it (tests/interop has the rest)
     p = cli("sample", pkl, check=2)
-    assert "pickled checkpoints are never loaded" in p.stderr
+    assert "not an NVlabs network pickle" in p.stderr and "Traceback" not in p.stderr
     p = cli("sample", tmp_path / "nope", check=2)
     assert "no such run directory" in p.stderr
 

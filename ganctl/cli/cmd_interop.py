@@ -1,0 +1,55 @@
+"""`ganctl convert` (a network from elsewhere -> a ganctl checkpoint) and `ganctl info` (what a network file holds)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+
+def _human(info: dict) -> str:
+    p = info["params"]
+    lines = [f"file:       {info['file']}", f"format:     {info['format']}", f"family:     {info['family']}",
+             f"resolution: {info['resolution']}x{info['resolution']}, {info['channels']} channel(s)",
+             f"classes:    {info['classes'] or 'unconditional'}",
+             f"params:     G {p['G']:,}  D {p['D']:,}",
+             f"kimg:       {info['kimg'] if info['kimg'] is not None else 'unknown'}",
+             f"precision:  {info['precision']}", f"sha256:     {info['sha256']}"]
+    if info.get("networks"):
+        lines.append(f"networks:   {', '.join(info['networks'])}")
+    if info.get("source"):
+        s = info["source"]
+        lines.append(f"converted from: {s.get('path')} ({s.get('format')}, sha256 {s.get('sha256')})")
+    model = info["config"]["model"]
+    lines.append("model:      " + ", ".join(f"{k}={v}" for k, v in model.items()))
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("convert", help="Convert an NVlabs StyleGAN2/ADA pickle (.pkl) or a rosinality stylegan2-pytorch "
+                 "checkpoint (.pt) into a ganctl checkpoint. Nothing in the file is executed.\n\n"
+                 "Example: ganctl convert ffhq.pkl ffhq.safetensors")
+    def convert(
+        source: str = typer.Argument(..., help="The network file (.pkl or .pt)."),
+        out: str = typer.Argument(..., help="The ganctl checkpoint to write (*.safetensors)."),
+    ) -> None:
+        from ganctl import api
+
+        r = api.convert(source, out)
+        print(f"converted {', '.join(r['networks'])} ({r['resolution']}x{r['resolution']}, {r['channels']} channel(s), "
+              f"{r['classes'] or 'no'} classes) from {r['source']['format']} sha256 {r['source']['sha256'][:16]}...",
+              file=sys.stderr)
+        print(r["out"])
+
+    @app.command("info", help="Family, resolution, channels, classes, parameter counts, kimg, config, precision and "
+                 "sha256 of a run directory, ganctl checkpoint or network file (.pkl/.pt).\n\n"
+                 "Example: ganctl info ffhq.pkl --json")
+    def info(
+        target: str = typer.Argument(..., help="Run directory, checkpoint (.safetensors) or network file (.pkl/.pt)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON (for scripts)."),
+    ) -> None:
+        from ganctl import api
+
+        r = api.info(target)
+        print(json.dumps(r, indent=1, default=str) if as_json else _human(r))

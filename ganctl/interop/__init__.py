@@ -1,0 +1,9 @@
+"""Networks trained elsewhere, read without executing anything from their files: NVlabs StyleGAN2 / StyleGAN2-ADA
+pickles (restricted unpickler) and rosinality stylegan2-pytorch checkpoints (weights-only torch.load), mapped onto
+ganctl's StyleGAN2. `read_network(path)` -> ImportedNetwork; convert.py writes it as a ganctl checkpoint, info.py
+describes any network file, init.py starts a training run from one.
+"""
+
+from ganctl.interop.network import ImportedNetwork, is_foreign, read_network
+
+__all__ = ["ImportedNetwork", "is_foreign", "read_network"]
