@@ -120,7 +120,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     run = Path(run_dir)
     cfg = validate_resolved(rundir.read_config(run))
     ckpt_dir = run / rundir.CHECKPOINTS
-    path = ckpt_dir / checkpoint if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
+    path = select_checkpoint(str(run), checkpoint) if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
     if path is None or not path.exists():
         raise UsageError(f"{run}: no checkpoint to resume from in {ckpt_dir}")
     ov = list(overrides)
@@ -304,3 +304,22 @@ def _has(mod: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(mod) is not None
+
+
+def select_checkpoint(source: str | None, which: str | None) -> str | None:
+    """`RUN --checkpoint best|latest|NAME` -> that checkpoint's path; `source` unchanged when `which` is None."""
+    if which is None:
+        return source
+    from ganctl.sampling.generate import resolve_checkpoint
+
+    return str(resolve_checkpoint(source, which))
+
+
+def select_checkpoints(sources: list, which: str | None) -> list:
+    """`--checkpoint` for commands with several inputs (fid, kid): applied to the inputs that are run directories."""
+    if which is None:
+        return list(sources)
+    runs = [s is not None and (Path(s) / "checkpoints").is_dir() for s in sources]
+    if not any(runs):
+        raise UsageError(f"--checkpoint {which}: none of the inputs is a run directory; it selects a run's checkpoint")
+    return [select_checkpoint(s, which) if r else s for s, r in zip(sources, runs)]

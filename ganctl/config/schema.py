@@ -53,6 +53,11 @@ BASE_DEFAULTS: dict = {
         "compile": "off",
         "channels_last": False,
         "tensorboard": True,
+        "metrics": [],             # quality metrics during training: any of fid, kid, is (engine/metric_eval.py)
+        "metric_ticks": 10,        # evaluate every this many ticks, and at the end
+        "metric_num": 5000,        # generated (and real) images per evaluation
+        "stop_on": "none",         # stop the run when a live check finds severe collapse or divergence
+        "snapshot_minutes": None,  # also checkpoint every this many minutes of wall time (preemptible machines)
     },
     "data": {"path": None, "desc": None},
     "augment": {"kind": "none", "p": 0.0, "target": 0.6, "ada_kimg": 500.0, "interval": 4,
@@ -67,6 +72,7 @@ CHOICES = {
     ("model", "family"): tuple(FAMILY_MODULES),
     ("loss", "type"): tuple(LOSS_TYPES),
     ("augment", "kind"): ("none", "ada", "diffaugment"),
+    ("train", "stop_on"): ("none", "collapse", "divergence"),
 }
 
 # Keys whose unset (None) default still has a type to check against.
@@ -76,6 +82,7 @@ TYPED_NONE = {
     ("train", "batch_gpu"): int,
     ("train", "threads"): int,
     ("train", "ema_rampup"): float,
+    ("train", "snapshot_minutes"): float,
     ("data", "path"): str,
     ("data", "desc"): str,
 }
@@ -83,7 +90,10 @@ TYPED_NONE = {
 # Keys `ganctl resume` may change: they cannot change what the run computes.
 RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"),
                ("train", "image_snapshot_ticks"), ("train", "keep_checkpoints"), ("train", "tensorboard"),
-               ("train", "tick_kimg"), ("train", "compile"), ("train", "channels_last")}
+               ("train", "tick_kimg"), ("train", "compile"), ("train", "channels_last"),
+               # Watching a run: evaluations read G_ema and never touch the RNG streams or weights training uses.
+               ("train", "metrics"), ("train", "metric_ticks"), ("train", "metric_num"), ("train", "stop_on"),
+               ("train", "snapshot_minutes")}
 
 
 def family_defaults(family: str) -> dict:
