@@ -323,3 +323,18 @@ def select_checkpoints(sources: list, which: str | None) -> list:
     if not any(runs):
         raise UsageError(f"--checkpoint {which}: none of the inputs is a run directory; it selects a run's checkpoint")
     return [select_checkpoint(s, which) if r else s for s, r in zip(sources, runs)]
+
+
+def diagnose(run_dir: str, checkpoint: str | None = None, num: int = 256, features: str = "auto", weights: str | None = None,
+             device: str = "auto", margin: float = 0.1) -> dict:
+    """Findings on a run (mode collapse, D overfitting, instability, metric regression); see ganctl.diagnose.run."""
+    from ganctl.diagnose.run import diagnose_run
+
+    return diagnose_run(run_dir, checkpoint=checkpoint, num=num, features=features, weights=weights, device=device, margin=margin)
+
+
+def report(run_dir: str, out: str | None = None) -> dict:
+    """RUN/report.html + PNG plots + a summary dict; see ganctl.report."""
+    from ganctl.report.build import build_report
+
+    return build_report(run_dir, out)
