@@ -1,0 +1,41 @@
+"""checkpoints/best: atomic pointer, never pruned by keep_checkpoints, and `--checkpoint best|latest|NAME` everywhere."""
+
+from __future__ import annotations
+
+import shutil
+
+from ganctl.engine import checkpoint as ckpt
+
+
+def test_point_best_survives_pruning(tmp_path, tiny_cgan_run):
+    d = tmp_path / "checkpoints"
+    d.mkdir()
+    src = ckpt.latest_checkpoint(tiny_cgan_run / "checkpoints")
+    made = [shutil.copy(src, d / ckpt.checkpoint_name(k)) for k in (100, 200, 300, 400, 500)]
+    ckpt.point_best(d, d / ckpt.checkpoint_name(200))
+    ckpt.point_latest(d, d / ckpt.checkpoint_name(500))
+    gone = ckpt.prune_checkpoints(d, keep=2)
+    assert sorted(p.name for p in gone) == [ckpt.checkpoint_name(100), ckpt.checkpoint_name(300)]
+    assert ckpt.best_checkpoint(d).name == ckpt.checkpoint_name(200)
+    assert sorted(p.name for p in ckpt.list_checkpoints(d)) == sorted(ckpt.checkpoint_name(k) for k in (200, 400, 500))
+    assert not (d / "best.tmp").exists() and len(made) == 5
+
+
+def test_checkpoint_option_on_commands(tmp_path, tiny_cgan_run, cli):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_cgan_run, run, symlinks=True)
+    d = run / "checkpoints"
+    names = [p.name for p in ckpt.list_checkpoints(d)]
+    p = cli("sample", run, "--checkpoint", "best", "--seeds", "0", "--outdir", tmp_path / "s")
+    assert p.returncode == 2 and "no best checkpoint" in p.stderr and "train.metrics" in p.stderr
+    ckpt.point_best(d, d / names[0])
+    p = cli("sample", run, "--checkpoint", "best", "--seeds", "0-1", "--outdir", tmp_path / "s", "--json", check=0)
+    assert names[0] in p.stdout
+    p = cli("sample", run, "--checkpoint", names[-1].removesuffix(".safetensors"), "--seeds", "0", "--outdir", tmp_path / "s", "--json", check=0)
+    assert names[-1] in p.stdout
+    p = cli("interpolate", run, "--checkpoint", "nope", "--seeds", "0,1", "--steps", "2", "--out", tmp_path / "i.gif")
+    assert p.returncode == 2 and "--checkpoint nope" in p.stderr
+    p = cli("fid", tmp_path / "s", tmp_path / "s", "--checkpoint", "best")
+    assert p.returncode == 2 and "none of the inputs is a run directory" in p.stderr
+    p = cli("resume", run, "--checkpoint", "nope")
+    assert p.returncode == 2 and "--checkpoint nope" in p.stderr
