@@ -39,6 +39,7 @@ PROTOCOL = {"fid": "pytorch-fid", "kid": "torch-fidelity", "is": "torch-fidelity
 CACHE_DIR = "metrics-cache"
 KID_SUBSETS, KID_SUBSET_SIZE, IS_SPLITS = 100, 1000, 10
 COLLAPSE_N = 500  # samples the live collapse check compares (pairwise distances: N^2 / 2 pairs)
+STOP_AFTER = 2  # consecutive evaluations with the same severe finding before train.stop_on stops the run
 STOP_CHECKS = {"collapse": ("mode-collapse",), "divergence": ("non-finite", "instability", "gp-blowup", "metric-regression")}
 
 
@@ -96,6 +97,7 @@ class TrainingMetrics:
         self._real: dict[str, dict] = {}
         self.history = read_jsonl(self.run_dir / rundir.METRICS) if self.run_dir is not None else []
         self.findings: list[Finding] = []
+        self._streak: dict[str, int] = {}  # check -> consecutive evaluations with a severe finding
         self.improved = False
         self.check_ready()
 
@@ -159,7 +161,7 @@ class TrainingMetrics:
             if want_stats and "mu" not in have and (cache / f"fid-{key}.npz").is_file():
                 mu, sigma, n, _ = load_stats(cache / f"fid-{key}.npz")
                 have.update(mu=mu, sigma=sigma, n=n)
-            if want_pool and "pool3" not in have and (cache / f"pool3-{key}.npy").is_file():
+            if "pool3" not in have and (cache / f"pool3-{key}.npy").is_file():  # also feeds the live collapse check
                 have["pool3"] = torch.from_numpy(np.load(cache / f"pool3-{key}.npy", allow_pickle=False))
                 have["n"] = len(have["pool3"])
         need = _broadcast((want_stats and "mu" not in have) or (want_pool and "pool3" not in have))
@@ -231,8 +233,11 @@ class TrainingMetrics:
                 rundir.append_jsonl(self.run_dir / rundir.METRICS, rec)
         self.history += records
         now = self.best()
-        self.improved = now is not None and (prev_best is None or now[2] != prev_best[2])
+        # Rank 0 holds the run's whole history (metrics.jsonl); its view decides for every rank.
+        self.improved = _broadcast(now is not None and (prev_best is None or now[2] != prev_best[2]))
         self.findings = _broadcast(self._live_checks(gen_pool, real_pool) if rank == 0 else None)
+        severe = {f.check for f in self.findings if f.severe}
+        self._streak = {c: (self._streak.get(c, 0) + 1 if c in severe else 0) for c in severe | set(self._streak)}
         return records
 
     def best(self) -> tuple[str, float, float] | None:
@@ -278,7 +283,9 @@ class TrainingMetrics:
         return [f for f in self.findings if f.severe]
 
     def stop_reason(self) -> str | None:
-        """A one-line reason to stop when train.stop_on names a check that found something severe; else None."""
+        """A one-line reason to stop, or None: train.stop_on names a check that was severe at STOP_AFTER consecutive
+        evaluations (one is not enough: an early, still noisy generator is rightly "low in diversity" once)."""
         checks = STOP_CHECKS.get(self.stop_on, ())
-        hit = [f for f in self.live_findings() if f.check in checks]
-        return f"train.stop_on={self.stop_on}: {hit[0].line()}" if hit else None
+        hit = [f for f in self.live_findings() if f.check in checks and self._streak.get(f.check, 0) >= STOP_AFTER]
+        return (f"train.stop_on={self.stop_on}: {hit[0].line()} (severe at {STOP_AFTER} evaluations in a row)"
+                if hit else None)

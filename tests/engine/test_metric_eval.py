@@ -87,6 +87,23 @@ def test_kid_and_is_conditional(tmp_path, tiny_cgan_run, weights, one_cpu_thread
     assert any(f.check == "mode-collapse" for f in tm.findings)
 
 
+def test_live_warnings_and_stop_on(tmp_path, tiny_cgan_run, weights, one_cpu_thread):
+    cfg = _cfg(tiny_cgan_run, metrics=["fid"], metric_num=4, stop_on="divergence")
+    ds = PreparedDataset(cfg["data"]["path"])
+    stats = [json.loads(x) for x in (tiny_cgan_run / rundir.STATS).read_text().splitlines()]
+    stats[-1]["Loss/D/loss"] = float("nan")  # what a diverging run leaves in stats.jsonl
+    (tmp_path / rundir.STATS).write_text("".join(json.dumps(r) + "\n" for r in stats))
+    gen = load_generator(tiny_cgan_run, "cpu")
+    tm = TrainingMetrics(cfg, ds, tmp_path, torch.device("cpu"), weights=str(weights))
+    tm.evaluate(gen.G, 64)
+    assert [f.check for f in tm.live_findings()] == ["non-finite"]
+    assert tm.stop_reason() is None  # one severe evaluation warns; it takes two in a row to stop
+    tm.evaluate(gen.G, 128)
+    assert "train.stop_on=divergence" in tm.stop_reason() and "non-finite" in tm.stop_reason()
+    cfg["train"]["stop_on"] = "collapse"
+    assert TrainingMetrics(cfg, ds, tmp_path, torch.device("cpu"), weights=str(weights)).stop_reason() is None
+
+
 def test_missing_weights_refuse_at_start(tmp_path, tiny_cgan_run, monkeypatch):
     monkeypatch.setenv("GANCTL_OFFLINE", "1")
     monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))
@@ -111,3 +128,27 @@ def test_config_keys_validate():
     with pytest.raises(UsageError, match="train.stop_on"):
         resolve_config("cgan-fashion-mnist", overrides=["train.stop_on=sometimes"])
     assert ("train", "metrics") in RESUME_SAFE
+
+
+@pytest.mark.slow
+def test_torchrun_two_ranks_equal_single_process(tmp_path, tiny_cgan_run, weights):
+    import os
+    import subprocess
+
+    worker = Path(__file__).with_name("metric_eval_worker.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1", GANCTL_OFFLINE="1")
+    outs = {}
+    for n in (1, 2):
+        out = tmp_path / f"np{n}"
+        out.mkdir()
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-port", "29547",
+               str(worker), str(tiny_cgan_run), str(out), str(weights), "fid,kid", "9"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs[n] = [json.loads((out / f"rank{k}.json").read_text()) for k in range(n)]
+    single, multi = outs[1][0], outs[2]
+    assert multi[0]["world"] == 2 and multi[0]["records"] == multi[1]["records"]  # every rank returns rank 0's values
+    assert len((tmp_path / "np2" / rundir.METRICS).read_text().splitlines()) == 2  # written once, by rank 0
+    for a, b in zip(single["records"], multi[0]["records"]):
+        assert a["metric"] == b["metric"] and a["num"] == b["num"] == 9
+        assert b["value"] == pytest.approx(a["value"], rel=1e-5, abs=1e-7)
