@@ -118,3 +118,21 @@ def test_val_split_and_wasserstein_note(tmp_path, cli):
     assert w.severity == "info" and "not meaningful" in w.summary
     gap = overfit_findings("hinge", torch.ones(50), -torch.ones(50))[0]
     assert gap.severity == "severe" and gap.evidence["accuracy_gap"] == 1.0
+
+
+@pytest.mark.slow
+def test_collapse_with_detector_features(tmp_path, tiny_cgan_run, cli):
+    """Seeded random Inception weights: not the real detector, but features still separate distinct images."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "metrics"))
+    from random_inception import WEIGHTS_NAME, write_random_inception
+
+    w = write_random_inception(tmp_path / WEIGHTS_NAME)
+    collapsed = _collapsed_copy(tiny_cgan_run, tmp_path / "collapsed")
+    args = ["--json", "--num", "40", "--weights", w, "--device", "cpu"]
+    h = _mode(json.loads(cli("diagnose", tiny_cgan_run, *args, check=0).stdout))
+    b = _mode(json.loads(cli("diagnose", collapsed, *args, check=0).stdout))
+    assert h["evidence"]["features"] == b["evidence"]["features"] == "Inception pool3"
+    assert b["severity"] == "severe" and b["evidence"]["ratio"] < 1e-3
+    assert h["evidence"]["diversity_generated"] > 100 * max(b["evidence"]["diversity_generated"], 1e-9)
