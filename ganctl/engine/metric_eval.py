@@ -93,6 +93,7 @@ class TrainingMetrics:
         self.weights_sha256: str | None = None
         self.conditional = bool(cfg["model"].get("conditional")) and dataset.num_classes > 0
         self.batch_size = 100 if self.device.type == "cuda" else 25  # detector batch; the values do not depend on it
+        self.channels_last = self.device.type == "cuda"  # as the CLI runs the detector (metrics/compute.py)
         self._model = None
         self._real: dict[str, dict] = {}
         self.history = read_jsonl(self.run_dir / rundir.METRICS) if self.run_dir is not None else []
@@ -120,6 +121,8 @@ class TrainingMetrics:
         try:
             self.weights_path = resolve_weights(self.weights_arg)
             self._model = build_inception(self.weights_path, self.device)
+            if self.channels_last:
+                self._model = self._model.to(memory_format=torch.channels_last)
         except UsageError as e:
             raise UsageError(f"train.metrics={self.metrics} needs the Inception detector and cannot start: {e.message}. "
                              f"Set {ENV_WEIGHTS}=PATH (or pass --weights where the command has it), or drop train.metrics") from None
@@ -167,7 +170,7 @@ class TrainingMetrics:
         need = _broadcast((want_stats and "mu" not in have) or (want_pool and "pool3" not in have))
         if need:
             ex = extract(self._real_source(), self._model, get_protocol(protocol), self.device, batch_size=self.batch_size,
-                         workers=0, stream_stats=want_stats, keep_pool=True, progress=False, label="reals")
+                         channels_last=self.channels_last, workers=0, stream_stats=want_stats, keep_pool=True, progress=False, label="reals")
             have["n"], have["pool3"] = ex.n, ex.pool3
             if want_stats:
                 have["mu"], have["sigma"] = ex.stats.finalize()
@@ -199,7 +202,8 @@ class TrainingMetrics:
                 t0 = time.perf_counter()
                 mine = [m for m in self.metrics if PROTOCOL[m] == protocol]
                 ex = extract(self._generator_source(G_ema, kimg), self._model, get_protocol(protocol), self.device,
-                             batch_size=self.batch_size, workers=0, stream_stats="fid" in mine, keep_pool=True,
+                             batch_size=self.batch_size, channels_last=self.channels_last, workers=0,
+                             stream_stats="fid" in mine, keep_pool=True,
                              want_logits="is" in mine, progress=False, label="G_ema")
                 real = None
                 if "fid" in mine or "kid" in mine:
@@ -226,7 +230,9 @@ class TrainingMetrics:
                     records.append(rec)
                     shared = 0.0
         records = _broadcast(records)
-        self.improved = False
+        # Evaluations at or after this point are from a run that was killed and resumed from an earlier checkpoint:
+        # they are being redone, so they no longer count for `best`.
+        self.history = [r for r in self.history if r.get("kimg", 0) < kimg - 1e-9]
         prev_best = self.best()
         if rank == 0 and self.run_dir is not None:
             for rec in records:
