@@ -10,7 +10,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     @app.command("report", help="Write RUN/report.html (self-contained: plots and sample grids embedded, opens offline) and "
-                 "PNG plots in RUN/report/, and print a short summary.\n\nExample: ganctl report runs/dcgan-fashion-mnist/00000-fmnist32-32-b64\n\n"
+                 "PNG plots in RUN/report/, and print a short summary (last line: the report's path).\n\nExample: ganctl report runs/dcgan-fashion-mnist/00000-fmnist32-32-b64\n\n"
                  "Needs matplotlib: pip install 'ganctl[report]'.")
     def report(
         run_dir: str = typer.Argument(..., help="The run directory."),
@@ -22,9 +22,9 @@ def register(app: typer.Typer) -> None:
         res = api.report(run_dir, out)
         if as_json:
             print(json.dumps(res, indent=1))
-        else:
-            typer.echo(res["summary_text"], err=True)
-            print(res["html"])
+        else:  # the summary is this command's result (stdout); its last line is the report's path
+            print(res["summary_text"])
+            print(f"report: {res['html']}")
 
     @app.command("diagnose", help="Judge a run: mode collapse, discriminator overfitting, instability and divergence, "
                  "each finding with a severity, the run's numbers and advice.\n\n"

@@ -48,8 +48,8 @@ def test_report_files_and_summary(watched_run, cli):
     assert "http://" not in page and "https://" not in page
     assert len(srcs) >= len(names) + 2  # plots + reals + at least one fakes grid
     text = cli("report", watched_run, check=0)
-    assert "fid: latest 61 at kimg 0.096; best 55.5 at kimg 0.064" in text.stderr
-    assert text.stdout.strip() == str(watched_run / "report.html")
+    assert "fid: latest 61 at kimg 0.096; best 55.5 at kimg 0.064" in text.stdout
+    assert text.stdout.strip().splitlines()[-1] == f"report: {watched_run / 'report.html'}"
 
 
 def test_report_renders_in_headless_chromium(watched_run, cli, tmp_path):
