@@ -5,7 +5,8 @@ the dataset was prepared with `--val-fraction`) N held-out images it never saw. 
 heuristic ADA adjusts its augmentation strength by (Karras et al. 2020: 0 = no overfitting, 1 = complete; ADA
 targets 0.6); accuracy is the share of real images D scores above 0 ("real"). A D that memorised its training set
 scores training images as real far more often than unseen ones of the same distribution: that gap is the direct
-measure; r alone is a hint.
+measure and decides the severity when a split exists; without one, r above 0.6 is a warning (a hint: a D that
+wins on every image, memorised or not, also has r near 1).
 
 Limits: a threshold at 0 means something only for logistic (non-saturating, StyleGAN2) and hinge losses; for
 Wasserstein and least-squares D's output has no decision threshold there, so only the mean-score gap is reported.
@@ -20,7 +21,7 @@ import torch
 from ganctl.diagnose.findings import Finding
 
 SIGN_LOSSES = ("nonsaturating", "hinge", "stylegan2")
-WARN_R, SEVERE_R = 0.6, 0.95
+WARN_R = 0.6  # ADA's target for r: above it ADA would add augmentation
 WARN_GAP, SEVERE_GAP = 0.1, 0.25
 ADVICE = ["enable augmentation: augment.kind=ada (adaptive, target r=0.6) or augment.kind=diffaugment",
           "add R1 (loss.r1_gamma) or raise it; lower D's learning rate (optim.d.lr)",
@@ -50,15 +51,16 @@ def overfit_findings(loss_type: str, train_scores: torch.Tensor, val_scores: tor
     r = float(train_scores.sign().mean())
     acc_t = float((train_scores > 0).float().mean())
     ev.update(sign_train=r, accuracy_train=acc_t)
-    sev = "severe" if r >= SEVERE_R else "warning" if r > WARN_R else "ok"
+    # r alone cannot tell memorisation from a D that simply wins on everything: without a held-out split it is a hint
+    # (warning at most); with one, the accuracy gap decides.
+    sev = "warning" if r > WARN_R else "ok"
     text = f"E[sign(D(real))] on training images = {r:.3f} (ADA targets 0.6; 1 = D calls every training image real)"
     if val_scores is not None:
         acc_v = float((val_scores > 0).float().mean())
         gap = acc_t - acc_v
         ev.update(sign_val=float(val_scores.sign().mean()), accuracy_val=acc_v, accuracy_gap=gap)
         text += f"; D accuracy on reals: training {100 * acc_t:.1f}% vs held-out {100 * acc_v:.1f}% (gap {100 * gap:+.1f} points)"
-        gsev = "severe" if gap > SEVERE_GAP else "warning" if gap > WARN_GAP else "ok"
-        sev = max(sev, gsev, key=["ok", "warning", "severe"].index)
+        sev = "severe" if gap > SEVERE_GAP else "warning" if gap > WARN_GAP else "ok"
     else:
         text += "; no held-out split to compare (prepare the dataset with --val-fraction 0.05)"
     if sev != "ok":

@@ -66,7 +66,7 @@ def summarize(run: Path, cfg: dict, stats: list[dict], metrics: list[dict]) -> d
     s = {"run": str(run), "preset": cfg.get("preset"), "family": cfg["model"]["family"], "loss": cfg["loss"]["type"],
          "kimg": last.get("Progress/kimg", 0.0), "target_kimg": cfg["train"]["kimg"], "ticks": len(stats),
          "train_seconds": last.get("Timing/total_sec"), "sec_per_kimg": last.get("Timing/sec_per_kimg"),
-         "latest_losses": {k: v for k, v in last.items() if k.startswith("Loss/")},
+         "latest_losses": {k: v for k, v in last.items() if k.startswith("Loss/") and "/scores/" not in k},
          "latest_checkpoint": str(ckpt.latest_checkpoint(ckpt_dir) or ""), "best_checkpoint": str(ckpt.best_checkpoint(ckpt_dir) or ""),
          "metrics": {}}
     for m in sorted({r["metric"] for r in metrics}):

@@ -118,6 +118,10 @@ def test_val_split_and_wasserstein_note(tmp_path, cli):
     assert w.severity == "info" and "not meaningful" in w.summary
     gap = overfit_findings("hinge", torch.ones(50), -torch.ones(50))[0]
     assert gap.severity == "severe" and gap.evidence["accuracy_gap"] == 1.0
+    # r = 1 alone is a hint; with a held-out split scored the same, D is not memorising.
+    assert overfit_findings("nonsaturating", torch.ones(50), None)[0].severity == "warning"
+    same = overfit_findings("nonsaturating", torch.ones(50), torch.ones(50))[0]
+    assert same.severity == "info" and same.evidence["sign_train"] == 1.0 and same.evidence["accuracy_gap"] == 0.0
 
 
 @pytest.mark.slow
