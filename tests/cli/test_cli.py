@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-COMMANDS = ["prepare-data", "train", "resume", "sample", "interpolate", "style-mix", "fid", "is", "doctor"]
+COMMANDS = ["prepare-data", "train", "resume", "sample", "interpolate", "style-mix", "fid", "is", "doctor", "report", "diagnose"]
 
 
 def test_help_lists_all_commands(cli):
