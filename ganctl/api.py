@@ -120,7 +120,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     run = Path(run_dir)
     cfg = validate_resolved(rundir.read_config(run))
     ckpt_dir = run / rundir.CHECKPOINTS
-    path = select_checkpoint(str(run), checkpoint) if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
+    path = Path(select_checkpoint(str(run), checkpoint)) if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
     if path is None or not path.exists():
         raise UsageError(f"{run}: no checkpoint to resume from in {ckpt_dir}")
     ov = list(overrides)
