@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 from ganctl.engine import checkpoint as ckpt
@@ -22,20 +23,28 @@ def test_point_best_survives_pruning(tmp_path, tiny_cgan_run):
 
 
 def test_checkpoint_option_on_commands(tmp_path, tiny_cgan_run, cli):
+    import pytest
+
+    from ganctl import api
+    from ganctl.errors import UsageError
+
     run = tmp_path / "run"
     shutil.copytree(tiny_cgan_run, run, symlinks=True)
     d = run / "checkpoints"
     names = [p.name for p in ckpt.list_checkpoints(d)]
-    p = cli("sample", run, "--checkpoint", "best", "--seeds", "0", "--outdir", tmp_path / "s")
-    assert p.returncode == 2 and "no best checkpoint" in p.stderr and "train.metrics" in p.stderr
+    with pytest.raises(UsageError, match="no best checkpoint.*train.metrics"):
+        api.select_checkpoint(str(run), "best")
     ckpt.point_best(d, d / names[0])
+    assert api.select_checkpoint(str(run), "best") == str(d / names[0])
+    assert api.select_checkpoint(str(run), "latest") == str(d / names[-1])
+    assert api.select_checkpoint(str(run), names[-1].removesuffix(".safetensors")) == str(d / names[-1])
+    with pytest.raises(UsageError, match="--checkpoint nope"):
+        api.select_checkpoint(str(run), "nope")
+    with pytest.raises(UsageError, match="none of the inputs is a run directory"):
+        api.select_checkpoints([str(tmp_path), str(tmp_path)], "best")
+    assert api.select_checkpoints([str(tmp_path), str(run)], "best") == [str(tmp_path), str(d / names[0])]
+    # Through the CLI: a generating command and resume.
     p = cli("sample", run, "--checkpoint", "best", "--seeds", "0-1", "--outdir", tmp_path / "s", "--json", check=0)
-    assert names[0] in p.stdout
-    p = cli("sample", run, "--checkpoint", names[-1].removesuffix(".safetensors"), "--seeds", "0", "--outdir", tmp_path / "s", "--json", check=0)
-    assert names[-1] in p.stdout
-    p = cli("interpolate", run, "--checkpoint", "nope", "--seeds", "0,1", "--steps", "2", "--out", tmp_path / "i.gif")
-    assert p.returncode == 2 and "--checkpoint nope" in p.stderr
-    p = cli("fid", tmp_path / "s", tmp_path / "s", "--checkpoint", "best")
-    assert p.returncode == 2 and "none of the inputs is a run directory" in p.stderr
+    assert json.loads(p.stdout)["checkpoint"] == str(d / names[0])
     p = cli("resume", run, "--checkpoint", "nope")
-    assert p.returncode == 2 and "--checkpoint nope" in p.stderr
+    assert p.returncode == 2 and "--checkpoint nope" in p.stderr and "Traceback" not in p.stderr

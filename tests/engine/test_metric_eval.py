@@ -39,7 +39,7 @@ def _cfg(run: Path, **train) -> dict:
 def test_fid_during_training_equals_cli_and_is_cached(tmp_path, tiny_cgan_run, weights, one_cpu_thread):
     from ganctl.metrics import compute
 
-    cfg = _cfg(tiny_cgan_run, metrics=["fid"], metric_num=6)
+    cfg = _cfg(tiny_cgan_run, metrics=["fid"], metric_num=4)
     ds = PreparedDataset(cfg["data"]["path"])
     run = tmp_path / "run"
     run.mkdir()
@@ -49,17 +49,17 @@ def test_fid_during_training_equals_cli_and_is_cached(tmp_path, tiny_cgan_run, w
     rng = torch.get_rng_state()
     recs = tm.evaluate(gen.G, 64)
     assert torch.equal(rng, torch.get_rng_state()), "an evaluation must not move the training RNG"
-    assert [r["metric"] for r in recs] == ["fid"] and recs[0]["num"] == 6 and recs[0]["num_real"] == 6
+    assert [r["metric"] for r in recs] == ["fid"] and recs[0]["num"] == 4 and recs[0]["num_real"] == 4
     lines = [json.loads(x) for x in (run / rundir.METRICS).read_text().splitlines()]
     assert lines == recs
     assert set(lines[0]) >= {"kimg", "metric", "value", "num", "protocol", "weights_sha256", "seconds"}
     assert lines[0]["protocol"] == "pytorch-fid" and len(lines[0]["weights_sha256"]) == 64
     cached = sorted(p.name for p in (run / CACHE_DIR).iterdir())
-    assert any(n.startswith("fid-pytorch-fid-n6-") for n in cached), cached
+    assert any(n.startswith("fid-pytorch-fid-n4-") for n in cached), cached
 
-    # The CLI's code on the saved checkpoint: `ganctl fid DATA RUN --num 6`.
+    # The CLI's code on the saved checkpoint: `ganctl fid DATA RUN --num 4`.
     cli = compute.fid(str(cfg["data"]["path"]), str(resolve_checkpoint(tiny_cgan_run)), weights=str(weights), device="cpu",
-                      workers=0, num=6, progress=False)
+                      workers=0, num=4, progress=False)
     assert recs[0]["value"] == pytest.approx(cli["fid"], rel=1e-6)
     assert tm.best() == ("fid", recs[0]["value"], 0.064) and tm.improved
 

@@ -34,31 +34,38 @@ def watched_run(tmp_path_factory, tiny_cgan_run) -> Path:
     return run
 
 
-def test_report_files_and_summary(watched_run, cli):
-    p = cli("report", watched_run, "--json", check=0)
-    res = json.loads(p.stdout)
-    page = Path(res["html"]).read_text()
-    assert Path(res["html"]) == watched_run / "report.html"
-    names = sorted(Path(x).name for x in res["plots"])
+@pytest.fixture(scope="module")
+def reported(watched_run, tmp_path_factory):
+    """`ganctl report RUN` run once through the CLI; the tests read what it wrote and printed."""
+    from _testdata import run_cli
+
+    return run_cli("report", watched_run, check=0)
+
+
+def test_report_files_and_summary(watched_run, reported):
+    from ganctl import api
+
+    assert "fid: latest 61 at kimg 0.096; best 55.5 at kimg 0.064" in reported.stdout
+    assert reported.stdout.strip().splitlines()[-1] == f"report: {watched_run / 'report.html'}"
+    page = (watched_run / "report.html").read_text()
+    names = sorted(p.name for p in (watched_run / "report").glob("*.png"))
     assert {"losses.png", "scores.png", "metric-fid.png", "lr.png", "schedule.png", "timing.png"} <= set(names)
-    assert res["metrics"]["fid"] == {"latest": 61.0, "latest_kimg": 0.096, "evaluations": 3, "best": 55.5, "best_kimg": 0.064}
     # Self-contained: every image is embedded, nothing is fetched.
     srcs = re.findall(r"src='([^']*)'", page)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "http://" not in page and "https://" not in page
     assert len(srcs) >= len(names) + 2  # plots + reals + at least one fakes grid
-    text = cli("report", watched_run, check=0)
-    assert "fid: latest 61 at kimg 0.096; best 55.5 at kimg 0.064" in text.stdout
-    assert text.stdout.strip().splitlines()[-1] == f"report: {watched_run / 'report.html'}"
+    res = api.report(str(watched_run), str(watched_run / "again.html"))  # the library call behind the command
+    assert res["metrics"]["fid"] == {"latest": 61.0, "latest_kimg": 0.096, "evaluations": 3, "best": 55.5, "best_kimg": 0.064}
+    assert res["summary_text"] in reported.stdout
 
 
-def test_report_renders_in_headless_chromium(watched_run, cli, tmp_path):
+def test_report_renders_in_headless_chromium(watched_run, reported, tmp_path):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("chromium not installed (apt-get install chromium)")
     from PIL import Image
 
-    cli("report", watched_run, check=0)
     shot = tmp_path / "shot.png"
     proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
                            "--window-size=1200,2000", (watched_run / "report.html").resolve().as_uri()],
