@@ -132,9 +132,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     run = Path(run_dir)
     cfg = validate_resolved(rundir.read_config(run))
     ckpt_dir = run / rundir.CHECKPOINTS
-    path = ckpt_dir / checkpoint if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
-    if checkpoint and not path.exists():
-        raise UsageError(f"--checkpoint {checkpoint}: no such checkpoint in {ckpt_dir}")
+    path = Path(select_checkpoint(str(run), checkpoint)) if checkpoint else ckpt.latest_checkpoint(ckpt_dir)
     # A run killed before its first checkpoint restarts from step 0 in its own directory: everything it computes is a
     # function of the config, so the restart repeats what the killed run did.
     ov = list(overrides)
@@ -164,6 +162,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
         ckpt.remove_stale_temps(ckpt_dir)
         # Ticks logged after the checkpoint (by a run that was killed later) are history that will be redone.
         rundir.truncate_jsonl(run / rundir.STATS, "Progress/kimg", trainer.cur_nimg / 1000)
+        rundir.truncate_jsonl(run / rundir.METRICS, "kimg", trainer.cur_nimg / 1000)
     if path is None:
         emit({"type": "message", "text": f"{run}: no checkpoint yet; restarting from step 0 in the same directory"})
     else:
@@ -333,6 +332,7 @@ def presets_summary(name: str, resolution: int | None = None, channels: int | No
 
     return summarize(resolve_config(name), name, resolution, channels, classes)
 
+
 def convert(source: str, out: str) -> dict:
     """Convert a network from elsewhere (NVlabs .pkl, rosinality .pt) into a ganctl checkpoint; nothing in it is run."""
     from ganctl.interop.convert import convert as _convert
@@ -356,3 +356,37 @@ def resolve_init_config(init: str, cfg: dict) -> dict:
         raise UsageError("--data: --init needs the dataset to check the network against; pass --data DIR")
     ds = PreparedDataset(cfg["data"]["path"])
     return init_from(init, cfg, ds.resolution, ds.channels, ds.num_classes)[0]
+
+
+def select_checkpoint(source: str | None, which: str | None) -> str | None:
+    """`RUN --checkpoint best|latest|NAME` -> that checkpoint's path; `source` unchanged when `which` is None."""
+    if which is None:
+        return source
+    from ganctl.sampling.generate import resolve_checkpoint
+
+    return str(resolve_checkpoint(source, which))
+
+
+def select_checkpoints(sources: list, which: str | None) -> list:
+    """`--checkpoint` for commands with several inputs (fid, kid): applied to the inputs that are run directories."""
+    if which is None:
+        return list(sources)
+    runs = [s is not None and (Path(s) / "checkpoints").is_dir() for s in sources]
+    if not any(runs):
+        raise UsageError(f"--checkpoint {which}: none of the inputs is a run directory; it selects a run's checkpoint")
+    return [select_checkpoint(s, which) if r else s for s, r in zip(sources, runs)]
+
+
+def diagnose(run_dir: str, checkpoint: str | None = None, num: int = 256, features: str = "auto", weights: str | None = None,
+             device: str = "auto", margin: float = 0.1) -> dict:
+    """Findings on a run (mode collapse, D overfitting, instability, metric regression); see ganctl.diagnose.run."""
+    from ganctl.diagnose.run import diagnose_run
+
+    return diagnose_run(run_dir, checkpoint=checkpoint, num=num, features=features, weights=weights, device=device, margin=margin)
+
+
+def report(run_dir: str, out: str | None = None) -> dict:
+    """RUN/report.html + PNG plots + a summary dict; see ganctl.report."""
+    from ganctl.report.build import build_report
+
+    return build_report(run_dir, out)

@@ -54,15 +54,22 @@ def prepare_data(
     min_size: int = typer.Option(8, "--min-size", help="Skip images whose shorter side is below this many pixels (never less than 8)."),
     max_pixels: int = typer.Option(64 * 1024 * 1024, "--max-pixels", help="Skip images with more pixels than this (decompression-bomb guard)."),
     keep_duplicates: bool = typer.Option(False, "--keep-duplicates", help="Keep inputs whose bytes repeat an earlier input."),
+    val_fraction: float = typer.Option(0.0, "--val-fraction", help="Hold out this share of the images in DEST/val/ (never trained on; "
+                                       "`ganctl diagnose` compares D on it), e.g. 0.05."),
 ) -> None:
     from ganctl.data.prepare import PrepareOptions, prepare_dataset
 
     opts = PrepareOptions(resolution=resolution, channels=channels, policy=policy, max_images=max_images, name=name, workers=workers,
-                          strict=strict, split=split, min_size=min_size, max_pixels=max_pixels, keep_duplicates=keep_duplicates)
+                          strict=strict, split=split, min_size=min_size, max_pixels=max_pixels, keep_duplicates=keep_duplicates,
+                          val_fraction=val_fraction)
     r = prepare_dataset(source, dest, opts, progress=_progress_printer())
     classes = f"{len(r.label_names)} classes" if r.label_names else "unlabelled"
     print(f"prepared {r.count} images ({r.resolution}x{r.resolution}, {r.channels} channel{'s' if r.channels > 1 else ''}, {classes}) "
           f"from {r.source_kind} source in {r.seconds:.1f} s -> {r.dest}", file=sys.stderr)
+    if val_fraction > 0:
+        from ganctl.data.dataset import VAL_DIR, open_validation
+
+        print(f"held out {len(open_validation(r.dest))} of them in {r.dest / VAL_DIR} (never trained on)", file=sys.stderr)
     if r.skipped_counts:
         detail = ", ".join(f"{k} {v}" for k, v in r.skipped_counts.items())
         print(f"skipped {sum(r.skipped_counts.values())}: {detail} (each listed in {r.dest / 'manifest.json'})", file=sys.stderr)

@@ -75,6 +75,7 @@ def register(app: typer.Typer) -> None:
     json_opt = typer.Option(False, "--json", help="Print value(s), n per side, weights sha256, protocol, precision, device, seconds, versions.")
     tf32_opt = typer.Option(False, "--tf32", help="Allow TF32 on CUDA (faster; moves features ~6.5e-4 relative). Default: exact fp32.")
     progress_opt = typer.Option(True, "--progress/--no-progress", help="Progress on stderr (only shown on a terminal).")
+    ckpt_opt = typer.Option(None, "--checkpoint", help="For run-directory inputs: best, latest or a file name in RUN/checkpoints.")
 
     @app.command("fid", help="Frechet Inception Distance between two image sets (pytorch-fid's numbers by default).\n\n"
                  "Example: ganctl fid data/real/ runs/dcgan/00000-fmnist --num 10000 --max 40\n\n"
@@ -87,10 +88,12 @@ def register(app: typer.Typer) -> None:
         protocol: str = typer.Option("pytorch-fid", "--protocol", help="Preprocessing: pytorch-fid, torch-fidelity or clean-fid."),
         weights: Optional[str] = weights_opt, device: str = device_opt, batch_size: int = batch_opt, workers: int = workers_opt,
         num: Optional[int] = num_opt, truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
-        as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt,
+        as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt, checkpoint: Optional[str] = ckpt_opt,
     ) -> None:
+        from ganctl import api
         from ganctl.metrics import compute
 
+        a, b = api.select_checkpoints([a, b], checkpoint)
         res = _run(compute.fid, a=a, b=b, weights=weights, protocol=protocol, device=device,
                    batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
                    class_idx=class_idx, save_stats_path=save_stats, tf32=tf32, progress=progress)
@@ -105,10 +108,12 @@ def register(app: typer.Typer) -> None:
         protocol: str = typer.Option("torch-fidelity", "--protocol", help="Preprocessing: torch-fidelity, pytorch-fid or clean-fid."),
         weights: Optional[str] = weights_opt, device: str = device_opt, batch_size: int = batch_opt, workers: int = workers_opt,
         num: Optional[int] = num_opt, truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
-        as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt,
+        as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt, checkpoint: Optional[str] = ckpt_opt,
     ) -> None:
+        from ganctl import api
         from ganctl.metrics import compute
 
+        (a,) = api.select_checkpoints([a], checkpoint)
         res = _run(compute.inception_score, a=a, weights=weights, protocol=protocol, device=device,
                    batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
                    class_idx=class_idx, splits=splits, tf32=tf32, progress=progress)
@@ -125,10 +130,12 @@ def register(app: typer.Typer) -> None:
         protocol: str = typer.Option("torch-fidelity", "--protocol", help="Preprocessing: torch-fidelity, pytorch-fid or clean-fid."),
         weights: Optional[str] = weights_opt, device: str = device_opt, batch_size: int = batch_opt, workers: int = workers_opt,
         num: Optional[int] = num_opt, truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
-        as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt,
+        as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt, checkpoint: Optional[str] = ckpt_opt,
     ) -> None:
+        from ganctl import api
         from ganctl.metrics import compute
 
+        a, b = api.select_checkpoints([a, b], checkpoint)
         res = _run(compute.kid, a=a, b=b, weights=weights, protocol=protocol, device=device,
                    batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
                    class_idx=class_idx, subsets=subsets, subset_size=subset_size, tf32=tf32, progress=progress)

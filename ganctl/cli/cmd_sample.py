@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 SOURCE_HELP = "A run directory or checkpoint (.safetensors). Default: the newest run under ./runs."
+CKPT_HELP = "Which checkpoint of the run: best (kept when trained with train.metrics), latest, or a file name in RUN/checkpoints."
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
         grid: bool = typer.Option(False, "--grid", help="Write one grid.png instead of one file per seed."),
         outdir: str = typer.Option("samples", "--outdir", help="Output folder."),
         device: str = typer.Option("auto", "--device"),
+        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
         batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (does not change the images)."),
         workers: Optional[int] = typer.Option(None, "--workers", help="PNG-encoding threads (default: CPUs, max 8; 1 = no pool)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
@@ -39,6 +41,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
+        source = api.select_checkpoint(source, checkpoint)
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
                          batch_size, workers)
         if as_json:
@@ -61,10 +64,12 @@ def register(app: typer.Typer) -> None:
         class_idx: Optional[int] = typer.Option(None, "--class"),
         fps: int = typer.Option(24, "--fps"),
         device: str = typer.Option("auto", "--device"),
+        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
+        source = api.select_checkpoint(source, checkpoint)
         res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device)
         typer.echo(f"{res['frames']} frames from {res['checkpoint']}", err=True)
         print(out)
@@ -84,10 +89,12 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option("style-mix.png", "--out", help="The grid PNG."),
         singles: Optional[str] = typer.Option(None, "--singles", help="Also write every cell as DIR/ROW-COL.png."),
         device: str = typer.Option("auto", "--device"),
+        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
+        source = api.select_checkpoint(source, checkpoint)
         res = api.style_mix(source, parse_seeds(rows, "--rows"), parse_seeds(cols, "--cols"), parse_seeds(styles, "--styles"),
                             truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device)
         typer.echo(f"{res['rows']}x{res['cols']} style-mix grid from {res['checkpoint']}", err=True)

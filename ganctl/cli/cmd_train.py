@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         kimg: Optional[float] = typer.Option(None, "--kimg", help="New total length in kimg."),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda."),
         workers: Optional[int] = typer.Option(None, "--workers", help="Data loader threads."),
-        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="A checkpoint file name in RUN_DIR/checkpoints (default: latest)."),
+        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="best, latest (default) or a checkpoint file name in RUN_DIR/checkpoints."),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
         gpus: int = typer.Option(1, "--gpus", help="Processes to launch on this machine, as for train."),
     ) -> None:

@@ -1,6 +1,8 @@
 """Rendering engine events for people: a Rich progress bar on a terminal, one plain line per tick otherwise.
 
-Everything goes to stderr; stdout is kept for results (a path, a number, JSON).
+On a terminal the bar moves with every `step` event (images seen, kimg/s, ETA), not only at tick ends; in plain mode
+(CI logs, pipes) step events are dropped so a log stays one line per tick. Everything goes to stderr; stdout is kept
+for results (a path, a number, JSON).
 """
 
 from __future__ import annotations
@@ -32,10 +34,17 @@ class EventRenderer:
             from rich.console import Console
 
             self._progress = Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed:.2f}/{task.total:.2f} kimg"),
-                                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=Console(file=self.stream))
+                                      TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                      console=Console(file=self.stream))
             self._progress.start()
-            self._task = self._progress.add_task("train", total=e["total_kimg"], completed=e["kimg"], info="")
+            self._task = self._progress.add_task("train", total=e["total_kimg"], completed=e["kimg"], info="", rate="")
             return
+        if kind == "step":  # every training step: only the live bar uses it; plain logs stay one line per tick
+            if self._progress is not None:
+                self._progress.update(self._task, completed=e["kimg"], total=e.get("total_kimg"),
+                                      rate=f"{e['kimg'] * 1000:,.0f} img  {e['images_per_sec'] / 1000:.2f} kimg/s")
+            return
+
         if kind == "tick":
             line = _fmt_tick(e)
             if self._progress is not None:
@@ -56,6 +65,9 @@ class EventRenderer:
             "checkpoint": lambda: f"checkpoint: {e['path']}",
             "grid": lambda: f"samples: {e['path']}",
             "message": lambda: e["text"],
+            "warning": lambda: f"warning: {e['text']}",
+            "metrics": lambda: "metrics at kimg " + f"{e['kimg']:.3f}: " + ", ".join(
+                f"{r['metric']} {r['value']:.4g}" for r in e["records"]) + ("  (best so far)" if e.get("best") else ""),
             "done": lambda: f"done at kimg {e['kimg']:.3f}: {e['run_dir']}",
         }.get(kind)
         text = msg() if msg else json.dumps(e)

@@ -56,6 +56,10 @@ BASE_DEFAULTS: dict = {
         "compile": "off",
         "channels_last": False,
         "tensorboard": True,
+        "metrics": [],             # quality metrics during training: any of fid, kid, is (engine/metric_eval.py)
+        "metric_ticks": 10,        # evaluate every this many ticks, and at the end
+        "metric_num": 5000,        # generated (and real) images per evaluation
+        "stop_on": "none",         # stop the run when a live check finds severe collapse or divergence
     },
     "data": {"path": None, "desc": None},
     # The growing-resolution schedule of families that have one (ProGAN); see ganctl/engine/schedule.py.
@@ -81,6 +85,7 @@ CHOICES = {
     ("loss", "type"): tuple(LOSS_TYPES),
     ("loss", "feature_matching_norm"): ("l2", "l1"),  # see ganctl/losses/adversarial.py
     ("augment", "kind"): ("none", "ada", "diffaugment"),
+    ("train", "stop_on"): ("none", "collapse", "divergence"),
 }
 
 # Keys whose unset (None) default still has a type to check against.
@@ -100,9 +105,12 @@ TYPED_NONE = {
 RESOLUTION_MAPS = {("progressive", "batch"): int, ("progressive", "batch_gpu"): int, ("progressive", "lr"): float}
 
 # Keys `ganctl resume` may change: they cannot change what the run computes.
-RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"), ("train", "snapshot_minutes"),
+RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("train", "threads"), ("train", "snapshot_ticks"),
                ("train", "image_snapshot_ticks"), ("train", "keep_checkpoints"), ("train", "tensorboard"),
-               ("train", "tick_kimg"), ("train", "compile"), ("train", "channels_last")}
+               ("train", "tick_kimg"), ("train", "compile"), ("train", "channels_last"),
+               # Watching a run: evaluations read G_ema and never touch the RNG streams or weights training uses.
+               ("train", "metrics"), ("train", "metric_ticks"), ("train", "metric_num"), ("train", "stop_on"),
+               ("train", "snapshot_minutes")}
 
 
 def family_defaults(family: str) -> dict:

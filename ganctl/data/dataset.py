@@ -5,6 +5,8 @@ Layout of a prepared dataset directory DEST:
                              metadata key `ganctl_dataset` = format version, `manifest` = the manifest as JSON
                              without its per-image lists, plus `manifest_sha256` of manifest.json
   DEST/manifest.json         the full manifest (per-image source + sha256, skipped inputs), pretty-printed for people
+  DEST/val/                  optional held-out split (`prepare-data --val-fraction F`), itself a prepared dataset; training
+                             reads DEST/dataset.safetensors only, so it never sees these images
 
 Reading memory-maps the tensor payload (numpy.memmap at the offsets the safetensors header gives), so a batch read is
 one fancy-index into the page cache and datasets larger than RAM work. safetensors itself is only used for the
@@ -25,6 +27,7 @@ from ganctl.errors import DataError
 FORMAT_VERSION = "1"
 DATA_FILE = "dataset.safetensors"
 MANIFEST_FILE = "manifest.json"
+VAL_DIR = "val"
 
 
 def resolve_dataset_path(path: str | os.PathLike) -> Path:
@@ -131,6 +134,15 @@ class PreparedDataset:
         rows = self.images.reshape(self.shape[0], -1)
         imgs = np.asarray(rows[idx])
         return imgs.reshape((len(idx),) + self.shape[1:]), self.labels[idx]
+
+
+def open_validation(path: str | os.PathLike) -> "PreparedDataset | None":
+    """The held-out split stored beside a prepared dataset (DEST/val/), or None when it was prepared without one."""
+    try:
+        val = resolve_dataset_path(path).parent / VAL_DIR
+    except DataError:
+        return None
+    return PreparedDataset(val) if (val / DATA_FILE).is_file() else None
 
 
 _EMBED_DROP = ("images", "skipped")  # per-input lists: manifest.json only (see write_dataset)

@@ -44,6 +44,7 @@ class PrepareOptions:
     min_size: int = dec.MIN_SIDE
     max_pixels: int = dec.DEFAULT_MAX_PIXELS
     keep_duplicates: bool = False
+    val_fraction: float = 0.0  # share of the images held out in DEST/val/ (never seen by training)
 
 
 @dataclass
@@ -76,6 +77,8 @@ def _check_options(o: PrepareOptions) -> None:
         raise DataError(f"--max-images {o.max_images}: must be at least 1")
     if o.workers is not None and o.workers < 1:
         raise DataError(f"--workers {o.workers}: must be at least 1")
+    if not 0.0 <= o.val_fraction < 1.0:
+        raise DataError(f"--val-fraction {o.val_fraction}: use a fraction in [0, 1), e.g. 0.05")
     if o.min_size < 1 or o.max_pixels < 64:
         raise DataError("--min-size must be >= 1 and --max-pixels >= 64")
 
@@ -293,6 +296,36 @@ def _prepare_arrays(src: ArraySource, o: PrepareOptions, dest: Path, workers: in
     return out, records, skipped, Counter(), resolution, channels
 
 
+VAL_SEED = 0  # the held-out images are a fixed function of the image count, so re-preparing gives the same split
+
+
+def _write_with_split(dest: Path, images, labels, manifest: dict, fraction: float) -> None:
+    """Write DEST (and DEST/val/ with a seeded random `fraction` of the images when fraction > 0)."""
+    from ganctl.data.dataset import VAL_DIR
+
+    n = len(images)
+    k = int(round(fraction * n))
+    if fraction > 0 and not 1 <= k < n:
+        raise DataError(f"--val-fraction {fraction}: {n} images leave {'no' if k < 1 else 'no training'} images; "
+                        "use a fraction that keeps at least one image on each side")
+    if k == 0:
+        shutil.rmtree(dest / VAL_DIR, ignore_errors=True)  # a re-prepare without a split must not keep a stale one
+        write_dataset(dest, images, labels, manifest)
+        return
+    held = np.zeros(n, bool)
+    held[np.random.RandomState(VAL_SEED).permutation(n)[:k]] = True
+    records = manifest.get("images") or []
+    split_records = len(records) == n
+    train_m = dict(manifest, val_split={"count": k, "fraction": fraction, "seed": VAL_SEED, "path": VAL_DIR})
+    val_m = dict(manifest, name=f"{manifest['name']}-val", held_out_of=manifest["name"], skipped=[], skipped_counts={})
+    if split_records:
+        train_m["images"] = [r for r, h in zip(records, held) if not h]
+        val_m["images"] = [r for r, h in zip(records, held) if h]
+    # Boolean indexing copies the selected rows into RAM; the split is written first so a failure leaves no new DEST.
+    write_dataset(dest / VAL_DIR, np.asarray(images)[held], np.asarray(labels)[held], val_m)
+    write_dataset(dest, np.asarray(images)[~held], np.asarray(labels)[~held], train_m)
+
+
 # ---- entry point ----------------------------------------------------------------------------------------------
 
 
@@ -337,7 +370,7 @@ def prepare_dataset(source, dest, options: PrepareOptions | None = None, progres
                 "ganctl_version": ganctl.__version__,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
-            write_dataset(dest, out.images[: out.count], out.labels[: out.count], manifest)
+            _write_with_split(dest, out.images[: out.count], out.labels[: out.count], manifest, o.val_fraction)
         finally:
             out.close()
     except BaseException:

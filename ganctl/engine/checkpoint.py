@@ -21,6 +21,7 @@ from ganctl.errors import CheckpointError
 FORMAT = "ganctl-checkpoint"
 FORMAT_VERSION = 1
 LATEST = "latest"
+BEST = "best"  # -> the checkpoint with the best value of the first train.metrics entry (engine/metric_eval.py)
 _NAME = re.compile(r"^state-(\d+)\.safetensors$")
 
 
@@ -120,14 +121,40 @@ def remove_stale_temps(ckpt_dir: Path) -> int:
     return n
 
 
-def point_latest(ckpt_dir: Path, target: Path) -> None:
-    """Atomically re-point `latest` (a symlink) at `target`."""
-    link = ckpt_dir / LATEST
-    tmp = ckpt_dir / (LATEST + ".tmp")
+def _point(ckpt_dir: Path, name: str, target: Path) -> None:
+    link = ckpt_dir / name
+    tmp = ckpt_dir / (name + ".tmp")
     tmp.unlink(missing_ok=True)
     os.symlink(target.name, tmp)
     os.replace(tmp, link)
     _fsync_dir(ckpt_dir)
+
+
+def point_latest(ckpt_dir: Path, target: Path) -> None:
+    """Atomically re-point `latest` (a symlink) at `target`."""
+    _point(Path(ckpt_dir), LATEST, Path(target))
+
+
+def point_best(ckpt_dir: Path, target: Path) -> None:
+    """Atomically re-point `best` (a symlink) at `target`; `prune_checkpoints` never deletes what it points at."""
+    _point(Path(ckpt_dir), BEST, Path(target))
+
+
+def best_checkpoint(ckpt_dir: Path) -> Path | None:
+    link = Path(ckpt_dir) / BEST
+    return link.resolve() if link.exists() else None
+
+
+def prune_checkpoints(ckpt_dir: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` checkpoints, except the targets of `latest` and `best`; returns what was deleted."""
+    ckpt_dir = Path(ckpt_dir)
+    if not keep or keep <= 0:
+        return []
+    pinned = {Path(os.readlink(p)).name for p in (ckpt_dir / LATEST, ckpt_dir / BEST) if p.is_symlink()}
+    gone = [p for p in list_checkpoints(ckpt_dir)[:-keep] if p.name not in pinned]
+    for p in gone:
+        p.unlink(missing_ok=True)
+    return gone
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:

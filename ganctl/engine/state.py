@@ -73,17 +73,17 @@ def load_state(trainer, path: Path) -> None:
     torch.set_rng_state(tensors["rng/torch"])
 
 
-def save_checkpoint(trainer) -> Path | None:
-    """Write the state atomically (rank 0), re-point `latest`, prune old checkpoints beyond keep_checkpoints."""
+def save_checkpoint(trainer, best: bool = False) -> Path | None:
+    """Write the state atomically (rank 0), re-point `latest` (and `best` when this state has the best metric so far),
+    then prune checkpoints beyond keep_checkpoints, never the targets of `latest` or `best`."""
     if trainer.rank != 0 or trainer.run_dir is None:
         return None
     tensors, meta = state_tensors(trainer)
     ckpt_dir = trainer.run_dir / rundir.CHECKPOINTS
     path = ckpt.save_checkpoint(ckpt_dir / ckpt.checkpoint_name(trainer.cur_nimg), tensors, meta)
     ckpt.point_latest(ckpt_dir, path)
-    keep = trainer.cfg["train"]["keep_checkpoints"]
-    if keep and keep > 0:
-        for old in ckpt.list_checkpoints(ckpt_dir)[:-keep]:
-            old.unlink(missing_ok=True)
-    trainer.emit({"type": "checkpoint", "path": str(path), "kimg": trainer.cur_nimg / 1000})
+    if best:
+        ckpt.point_best(ckpt_dir, path)
+    ckpt.prune_checkpoints(ckpt_dir, trainer.cfg["train"]["keep_checkpoints"])
+    trainer.emit({"type": "checkpoint", "path": str(path), "kimg": trainer.cur_nimg / 1000, "best": best})
     return path

@@ -31,6 +31,7 @@ from ganctl.engine import checkpoint as ckpt
 from ganctl.engine.batch_fit import fit_batch_gpu
 from ganctl.engine.feed import DataFeed, to_float
 from ganctl.engine.loss_scaling import LossScaler
+from ganctl.engine.metric_eval import TrainingMetrics
 from ganctl.engine.reporting import TickReporter
 from ganctl.engine.schedule import Stage, make_schedule
 from ganctl.engine.state import load_state, save_checkpoint
@@ -62,6 +63,8 @@ def check_buildable(cfg: dict, dataset: PreparedDataset) -> None:
         raise UsageError(f"config key model.conditional: dataset {dataset.path} has no class labels; prepare it from class "
                          f"subfolders or labelled data, or set model.conditional=false")
     make_schedule(cfg, dataset.resolution)
+    if cfg["train"]["metrics"]:
+        TrainingMetrics.find_weights(cfg)
     with torch.device("meta"):
         build_networks(cfg, dataset.resolution, dataset.channels, num_classes)
 
@@ -130,6 +133,8 @@ class Trainer:
         self.apply_stage(first)
         self.phases = self._make_phases(first)
         self.feed: DataFeed | None = None
+        # Quality metrics during training (same protocol as `ganctl fid/kid/is`); missing detector weights fail here.
+        self.metrics = TrainingMetrics(cfg, dataset, run_dir, device)
         if checkpoint is not None:
             load_state(self, checkpoint)
 
@@ -381,8 +386,17 @@ class Trainer:
                 pass
         return old
 
-    def save_checkpoint(self) -> Path | None:
-        return save_checkpoint(self)
+    def save_checkpoint(self, best: bool = False) -> Path | None:
+        return save_checkpoint(self, best)
+
+    def _evaluate_metrics(self) -> dict:
+        """Metrics on G_ema at a metric tick (every rank takes part; rank 0 writes metrics.jsonl). Returns the fields
+        for the tick record; emits the values and any severe live finding as one warning line each."""
+        records = self.metrics.evaluate(self.G_ema, self.cur_nimg)
+        self.emit({"type": "metrics", "kimg": self.cur_nimg / 1000, "records": records, "best": self.metrics.improved})
+        for finding in self.metrics.live_findings():
+            self.emit({"type": "warning", "text": finding.line()})
+        return TrainingMetrics.stats_fields(records)
 
     def run(self, total_kimg: float | None = None) -> dict:
         t = self.cfg["train"]
@@ -416,18 +430,27 @@ class Trainer:
                     self.total_time += dt
                     self.cur_tick += 1
                     record = reporter.record(tick_stats, dt, self.cur_nimg - tick_nimg0)
+                    # Evaluation time is not training time: it is measured apart and not in the tick's img/s.
+                    metric_tick = self.metrics.due(self.cur_tick, done)
+                    if metric_tick:
+                        record.update(self._evaluate_metrics())
                     reporter.write(record)
                     self.emit({"type": "tick", **record})
                     self.tick_start_nimg = self.cur_nimg
-                    tick_stats, tick_t0, tick_nimg0 = {}, time.time(), self.cur_nimg
-                    if done or self._stop_signal or self.cur_tick % t["snapshot_ticks"] == 0:
-                        self.save_checkpoint()
+                    if done or self._stop_signal or metric_tick or self.cur_tick % t["snapshot_ticks"] == 0:
+                        self.save_checkpoint(best=metric_tick and self.metrics.improved)
                         last_save = time.time()
                     if done or self.cur_tick % t["image_snapshot_ticks"] == 0:
                         self.save_grids()
+                    tick_stats, tick_t0, tick_nimg0 = {}, time.time(), self.cur_nimg
                     if self._stop_signal:
                         raise Interrupted(f"{self._stop_signal} received: state saved at kimg {self.cur_nimg / 1000:.3f}; "
                                           f"continue with `ganctl resume {self.run_dir}`")
+                    stop = self.metrics.stop_reason() if metric_tick else None
+                    if stop:
+                        best = self.metrics.best()
+                        hint = f"; the best checkpoint ({best[0]} {best[1]:.4g} at kimg {best[2]:.1f}) is checkpoints/best" if best else ""
+                        raise TrainingDiverged(f"run stopped by {stop}; state saved at kimg {self.cur_nimg / 1000:.3f}{hint}")
                 elif snapshot_sec and time.time() - last_save >= snapshot_sec:
                     # Wall-clock cadence for preemptible machines: a checkpoint mid-tick changes nothing the run computes.
                     self.save_checkpoint()

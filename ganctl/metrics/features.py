@@ -106,7 +106,8 @@ def _batches_from_generator(source: Source, protocol: Protocol, idx: range, devi
 
     from ganctl.sampling.generate import load_generator
 
-    gen = load_generator(source.spec, device)
+    # An in-memory generator (training's G_ema, engine/metric_eval.py) or one loaded from the run/checkpoint on disk.
+    gen = source.generator if source.generator is not None else load_generator(source.spec, device)
     seeds = list(idx)
     pos = 0
     for u8 in gen.iter_images(seeds=seeds, truncation_psi=truncation_psi, class_idx=class_idx, batch_size=batch_size):

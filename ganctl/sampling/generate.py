@@ -27,9 +27,34 @@ def newest_run(root: str | os.PathLike = "runs") -> Path:
     return max(cands, key=lambda p: (p / rundir.CHECKPOINTS / ckpt.LATEST).lstat().st_mtime)
 
 
-def resolve_checkpoint(source: str | os.PathLike | None) -> Path:
-    """Run dir -> its latest checkpoint; a checkpoint file -> itself; None -> newest run's latest."""
+def checkpoint_in_run(run: Path, which: str) -> Path:
+    """`--checkpoint best|latest|NAME` inside a run directory (NAME: a file in RUN/checkpoints, `.safetensors` optional)."""
+    ckpt_dir = Path(run) / rundir.CHECKPOINTS
+    if not ckpt_dir.is_dir():
+        raise UsageError(f"--checkpoint {which}: {run} is not a run directory (no {rundir.CHECKPOINTS}/)")
+    if which == ckpt.BEST:
+        path = ckpt.best_checkpoint(ckpt_dir)
+        if path is None:
+            raise UsageError(f"--checkpoint best: {run} has no best checkpoint; it is kept only when the run was trained "
+                             f"with train.metrics (e.g. train.metrics=[fid]); use --checkpoint latest")
+        return path
+    if which == ckpt.LATEST:
+        path = ckpt.latest_checkpoint(ckpt_dir)
+    else:
+        path = next((p for p in (ckpt_dir / which, ckpt_dir / f"{which}.safetensors") if p.is_file()), None)
+    if path is None:
+        have = ", ".join(p.name for p in ckpt.list_checkpoints(ckpt_dir)[-3:]) or "none"
+        raise UsageError(f"--checkpoint {which}: not in {ckpt_dir} (use best, latest or a file name; newest: {have})")
+    return path
+
+
+def resolve_checkpoint(source: str | os.PathLike | None, which: str | None = None) -> Path:
+    """Run dir -> its `which` (default latest) checkpoint; a checkpoint file -> itself; None -> newest run's."""
     path = newest_run() if source is None else Path(source)
+    if which is not None:
+        if not path.is_dir():
+            raise UsageError(f"--checkpoint {which}: {path} is not a run directory; pass the run directory instead")
+        return checkpoint_in_run(path, which)
     if path.is_dir():
         latest = ckpt.latest_checkpoint(path / rundir.CHECKPOINTS) if (path / rundir.CHECKPOINTS).is_dir() else ckpt.latest_checkpoint(path)
         if latest is None:
@@ -78,13 +103,13 @@ class LoadedGenerator:
             yield to_uint8(self.images_float(seeds[i:i + batch_size], truncation_psi, truncation_cutoff, class_idx, noise_mode)).cpu()
 
 
-def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto") -> LoadedGenerator:
+def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto", which: str | None = None) -> LoadedGenerator:
     from ganctl import interop
     from ganctl.config.load import validate_resolved
     from ganctl.device import resolve_device
     from ganctl.models import build_networks
 
-    path = resolve_checkpoint(source)
+    path = resolve_checkpoint(source, which)
     dev = resolve_device(device) if isinstance(device, str) else device
     if interop.is_foreign(path):
         tensors, meta = interop.read_network(path).checkpoint()
