@@ -52,10 +52,11 @@ def hand_loop(cfg: dict, data: torch.Tensor, nimg_per_res: int, device: torch.de
         od = torch.optim.Adam(D.parameters(), lr=lr_d, betas=tuple(o["d"]["betas"]), eps=o["d"]["eps"])
         reals = F.avg_pool2d(data, data.shape[-1] // res) if res < data.shape[-1] else data
         steps = max(nimg_per_res // b, 1)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(steps):
+        wall = cpu = 0.0
+        for i in range(steps + 1):  # the first step of each resolution is its warm-up: timed apart (see main)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0, c0 = time.perf_counter(), time.process_time()
             real = reals[torch.randint(len(reals), (b,), device=device)]
             with torch.no_grad():
                 fake = G(torch.randn(b, G.z_dim, device=device))
@@ -75,9 +76,12 @@ def hand_loop(cfg: dict, data: torch.Tensor, nimg_per_res: int, device: torch.de
             with torch.no_grad():
                 for pe, pg in zip(G_ema, G.parameters()):
                     pe.lerp_(pg, 1 - beta)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        rates[res] = (steps * b / (time.perf_counter() - t0), steps * b / (time.process_time() - c0))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i > 0:
+                wall += time.perf_counter() - t0
+                cpu += time.process_time() - c0
+        rates[res] = (steps * b / wall, steps * b / cpu)
         res *= 2
     return rates
 
@@ -86,14 +90,14 @@ class StepClock:
     """An `emit` callback for api.train: wall and CPU seconds of every training step, by the resolution it ran at.
 
     The stage is a pure function of cur_nimg (the schedule), so the step from nimg0 to nimg1 ran at
-    schedule.at(nimg0). CPU time counts every thread of the process (the engine's data-feed threads included)."""
+    schedule.at(nimg0). CPU time counts every thread of the process (the engine's data-feed threads included). The
+    first step at each resolution (phase switch: new feed, fresh optimizers, first passes) is kept apart, as the hand
+    loop's is, so the rates compare steady-state steps; `first` reports those warm-up steps."""
 
     def __init__(self, schedule):
         self.schedule = schedule
         self.last = None
-        self.wall: dict[int, float] = {}
-        self.cpu: dict[int, float] = {}
-        self.nimg: dict[int, int] = {}
+        self.steps: dict[int, list[tuple[int, float, float]]] = {}
 
     def __call__(self, e: dict) -> None:
         if e["type"] == "start":
@@ -101,16 +105,20 @@ class StepClock:
         elif e["type"] == "step":
             nimg, t, c = int(round(e["kimg"] * 1000)), time.perf_counter(), time.process_time()
             n0, t0, c0 = self.last
-            r = self.schedule.at(n0).resolution
-            self.wall[r] = self.wall.get(r, 0.0) + t - t0
-            self.cpu[r] = self.cpu.get(r, 0.0) + c - c0
-            self.nimg[r] = self.nimg.get(r, 0) + nimg - n0
+            self.steps.setdefault(self.schedule.at(n0).resolution, []).append((nimg - n0, t - t0, c - c0))
             self.last = (nimg, t, c)
         elif e["type"] == "tick":  # reporting and any snapshot are not training steps: restart the clocks after them
             self.last = (self.last[0], time.perf_counter(), time.process_time())
 
     def rates(self) -> dict[int, tuple[float, float]]:
-        return {r: (self.nimg[r] / self.wall[r], self.nimg[r] / self.cpu[r]) for r in self.nimg}
+        out = {}
+        for r, steps in self.steps.items():
+            n = sum(s[0] for s in steps[1:])
+            out[r] = (n / sum(s[1] for s in steps[1:]), n / sum(s[2] for s in steps[1:]))
+        return out
+
+    def first(self) -> dict[int, float]:
+        return {r: steps[0][1] for r, steps in self.steps.items()}
 
 
 def main() -> None:
@@ -145,7 +153,7 @@ def main() -> None:
         clock = StepClock(make_schedule(cfg, ds.resolution))
         api.train(preset=args.preset, data=str(ds_path), outdir=str(Path(tmp) / "runs"), kimg=k * n_res,
                   device=args.device, overrides=overrides, emit=clock)
-        ours = clock.rates()
+        ours, first = clock.rates(), clock.first()
         hand2 = hand_loop(cfg, data, nimg, device)
     print(f"machine: {torch.get_num_threads()} CPU threads, device {device}, torch {torch.__version__}; "
           f"{args.preset}, {k} kimg per resolution")
@@ -161,6 +169,8 @@ def main() -> None:
         t_hand = sum(k * 1000 / ((hand[r][i] + hand2[r][i]) / 2) for r in hand)
         t_ours = sum(k * 1000 / ours[r][i] for r in ours)
         print(f"{'all':>10}{'':>7}{n_res * k * 1000 / t_hand:>11.1f}{n_res * k * 1000 / t_ours:>9.1f}{t_hand / t_ours:>13.3f}")
+    print("\nganctl's first step at each resolution (phase switch, not in the rates above): "
+          + ", ".join(f"{r}: {first[r] * 1000:.0f} ms" for r in sorted(first)))
 
 if __name__ == "__main__":
     main()
