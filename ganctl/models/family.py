@@ -7,8 +7,11 @@ A family is a module under `ganctl/models/` with a module-level `FAMILY = Family
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
+
+from ganctl.errors import UsageError
 
 # What `train.precision=auto` means on CUDA for a family (CPU is always fp32):
 #   "bf16"   autocast the whole step in bfloat16
@@ -48,3 +51,18 @@ class Family:
     @property
     def has_schedule(self) -> bool:
         return self.make_schedule is not None
+
+
+def require_square_power_of_two(family: str, height: int, width: int | None = None) -> int:
+    """The square power-of-two resolution (>= 4) that growing and style families need, or a UsageError saying how to
+    prepare the data to get one."""
+    height = int(height)
+    width = height if width is None else int(width)
+    if height != width:
+        raise UsageError(f"{family}: images are {width}x{height}; the model needs square images: "
+                         "prepare the dataset with `--resolution N` (center-crop/pad to NxN)")
+    if height < 4 or height & (height - 1):
+        nxt = 2 ** math.ceil(math.log2(max(height, 4)))
+        raise UsageError(f"{family}: resolution {height} is not a power of two >= 4; prepare the dataset with "
+                         f"`--resolution {nxt}` (pads or resizes to {nxt}x{nxt})")
+    return height

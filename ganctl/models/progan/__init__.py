@@ -7,11 +7,9 @@ so the parameter counts at the official 1024x1024 defaults are theirs: G 23,079,
 
 from __future__ import annotations
 
-import math
-
 from ganctl.errors import UsageError
 from ganctl.losses.adversarial import CLASSIC_LOSSES
-from ganctl.models.family import Family
+from ganctl.models.family import Family, require_square_power_of_two
 
 DEFAULTS = {
     "z_dim": 512,            # latent size; the official code uses nf(0) = min(fmap_base, fmap_max)
@@ -30,13 +28,6 @@ DEFAULTS = {
 LOSSES = ("wasserstein",) + tuple(t for t in CLASSIC_LOSSES if t != "wasserstein")
 
 
-def check_resolution(resolution: int) -> int:
-    r = int(resolution)
-    if r < 4 or r & (r - 1):
-        nxt = 2 ** math.ceil(math.log2(max(r, 4)))
-        raise UsageError(f"progan: resolution {r} is not a power of two >= 4; prepare the dataset with "
-                         f"`--resolution {nxt}`")
-    return r
 
 
 def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
@@ -45,7 +36,7 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     from ganctl.models.progan.generator import Generator
 
     cfg = {**DEFAULTS, **{k: v for k, v in model_cfg.items() if k not in ("family", "conditional")}}
-    res = check_resolution(img_resolution)
+    res = require_square_power_of_two("progan", img_resolution)
     for key in ("z_dim", "fmap_base", "fmap_max", "embed_dim"):
         if int(cfg[key]) < 1:
             raise UsageError(f"config key model.{key}: must be >= 1, got {cfg[key]}")

@@ -6,10 +6,9 @@ parameter counts equal theirs and their weights map onto these modules one to on
 
 from __future__ import annotations
 
-import math
 
 from ganctl.errors import UsageError
-from ganctl.models.family import Family
+from ganctl.models.family import Family, require_square_power_of_two
 
 DEFAULTS = {
     "z_dim": 512,
@@ -31,15 +30,7 @@ DEFAULTS = {
 
 def check_resolution(height: int, width: int | None = None) -> int:
     """The square power-of-two resolution StyleGAN2 needs, or a UsageError saying how to get one."""
-    width = height if width is None else width
-    if height != width:
-        raise UsageError(f"stylegan2: images are {width}x{height}; the model needs square images: "
-                         "prepare the dataset with `--resolution N` (center-crop/pad to NxN)")
-    if height < 4 or height & (height - 1):
-        nxt = 2 ** math.ceil(math.log2(max(height, 4)))
-        raise UsageError(f"stylegan2: resolution {height} is not a power of two >= 4; prepare the dataset with "
-                         f"`--resolution {nxt}` (pads or resizes to {nxt}x{nxt})")
-    return height
+    return require_square_power_of_two("stylegan2", height, width)
 
 
 def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
