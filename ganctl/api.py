@@ -304,3 +304,10 @@ def _has(mod: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(mod) is not None
+
+
+def precision_recall(real: str, fake: str, **options) -> dict:
+    """Improved precision/recall of `fake` against `real` in VGG16 features; see ganctl.metrics.prc.precision_recall."""
+    from ganctl.metrics import prc
+
+    return prc.precision_recall(real, fake, **options)

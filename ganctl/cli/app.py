@@ -23,9 +23,9 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from ganctl.cli import cmd_data, cmd_info, cmd_metrics, cmd_ops, cmd_sample, cmd_train
+    from ganctl.cli import cmd_data, cmd_eval, cmd_info, cmd_metrics, cmd_ops, cmd_sample, cmd_train
 
-    for mod in (cmd_data, cmd_train, cmd_sample, cmd_metrics, cmd_ops, cmd_info):
+    for mod in (cmd_data, cmd_train, cmd_sample, cmd_metrics, cmd_eval, cmd_ops, cmd_info):
         mod.register(app)
 
 

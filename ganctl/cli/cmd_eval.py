@@ -1,0 +1,73 @@
+"""`ganctl pr`, `ganctl ppl`, `ganctl nearest`, `ganctl provenance`: evaluation beyond FID and responsible generation
+(thin: parse, call ganctl.api, print).
+
+Numbers and JSON go to stdout, warnings and progress to stderr; --min-* gates print the numbers, then exit 1 when a
+bound is violated. Under torchrun only rank 0 prints.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import typer
+
+from ganctl.cli.cmd_metrics import INPUT_HELP, _batch, _run, _workers
+
+
+def _print(res: dict, keys: tuple[str, ...], as_json: bool, gates: dict[str, float | None]) -> None:
+    """Print `keys` (one `name value` line each) or the JSON record; then apply the lower-bound gates."""
+    from ganctl.errors import GanctlError
+
+    failed = [f"{k} {res[k]:.6g} is below --min-{k} {b:g}" for k, b in gates.items() if b is not None and res[k] < b]
+    if as_json:
+        if any(b is not None for b in gates.values()):
+            res["gate"] = {**{f"min_{k}": b for k, b in gates.items() if b is not None}, "passed": not failed}
+        print(json.dumps(res, indent=1))
+    else:
+        for k in keys:
+            if k in res:
+                print(f"{k} {res[k]!r}")
+    if failed:
+        raise GanctlError("; ".join(failed))
+
+
+def register(app: typer.Typer) -> None:
+    device_opt = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 (auto: cuda when available).")
+    batch_opt = typer.Option(0, "--batch-size", help="Images per detector pass (0: 200 on CUDA, 50 on CPU); numbers do not depend on it.")
+    workers_opt = typer.Option(-1, "--workers", help="Decoding worker processes (-1: cores - 1, at most 8; 0: decode in-process).")
+    trunc_opt = typer.Option(1.0, "--truncation", help="Truncation psi for generated images.")
+    class_opt = typer.Option(None, "--class", help="Class index for conditional generators (default: seed % classes).")
+    progress_opt = typer.Option(True, "--progress/--no-progress", help="Progress on stderr (only shown on a terminal).")
+    vgg_opt = typer.Option(None, "--weights", help="torchvision's vgg16-397923af.pth (default: $GANCTL_VGG16_WEIGHTS, the "
+                           "ganctl cache, $TORCH_HOME/hub/checkpoints; downloaded once when online).")
+
+    @app.command("pr", help="Improved precision and recall (Kynkaanniemi et al. 2019) of FAKE against REAL in VGG16 "
+                 "features, k=3 (torch-fidelity's numbers by default; --protocol pr50k3 for NVlabs').\n\n"
+                 "Example: ganctl pr data/real/ runs/sg2/00000-ffhq --num 50000 --min-precision 0.6 --json\n\n"
+                 "Prints `precision P` and `recall R` lines (and density/coverage with --density-coverage).")
+    def pr(
+        real: str = typer.Argument(..., help=INPUT_HELP + " (the real side)."),
+        fake: str = typer.Argument(..., help=INPUT_HELP + " (the generated side)."),
+        protocol: str = typer.Option("torch-fidelity", "--protocol", help="torch-fidelity or pr50k3 (NVlabs: 50k vs 50k, float16)."),
+        density_coverage: bool = typer.Option(False, "--density-coverage", help="Also density and coverage (Naeem et al. 2020, k=5)."),
+        k: int = typer.Option(3, "--k", help="Nearest neighbour for the manifold radii (the papers' 3)."),
+        min_precision: Optional[float] = typer.Option(None, "--min-precision", help="Exit 1 when precision is below this (CI gate)."),
+        min_recall: Optional[float] = typer.Option(None, "--min-recall", help="Exit 1 when recall is below this (CI gate)."),
+        num: Optional[int] = typer.Option(None, "--num", help="Images to generate from a run (seeds 0..N-1); for folders, the first N "
+                                          "(pr50k3 default: 50000)."),
+        weights: Optional[str] = vgg_opt, device: str = device_opt, batch_size: int = batch_opt, workers: int = workers_opt,
+        truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
+        as_json: bool = typer.Option(False, "--json", help="Print the full record (values, n per side, weights sha256, protocol, ...)."),
+        tf32: bool = typer.Option(False, "--tf32", help="Allow TF32 on CUDA (faster, inexact). Default: exact fp32."),
+        progress: bool = progress_opt,
+    ) -> None:
+        from ganctl import api
+
+        res, rank = _run(api.precision_recall, real=real, fake=fake, weights=weights, protocol=protocol, device=device,
+                         batch_size=_batch(batch_size, device), workers=_workers(workers), num=num,
+                         truncation_psi=truncation, class_idx=class_idx, k=k, density_coverage=density_coverage,
+                         tf32=tf32, progress=progress)
+        if rank == 0:
+            _print(res, ("precision", "recall", "density", "coverage"), as_json,
+                   {"precision": min_precision, "recall": min_recall})
