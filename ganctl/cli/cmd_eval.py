@@ -71,3 +71,21 @@ def register(app: typer.Typer) -> None:
         if rank == 0:
             _print(res, ("precision", "recall", "density", "coverage"), as_json,
                    {"precision": min_precision, "recall": min_recall})
+
+    @app.command("provenance", help="Read the provenance statement ganctl writes into images and videos (XMP "
+                 "Iptc4xmpExt:DigitalSourceType in PNGs, the GIF comment, MP4 `comment` metadata).\n\n"
+                 "Example: ganctl provenance out/seed0042.png --json\n\n"
+                 "Prints one line per file: the IPTC digital source type (or 'none') and ganctl's fields.")
+    def provenance(
+        files: List[str] = typer.Argument(..., help="PNG, GIF or MP4 files."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list with every field per file."),
+    ) -> None:
+        from ganctl import api
+
+        res = api.provenance(files)
+        if as_json:
+            print(json.dumps(res, indent=1))
+            return
+        for r in res:
+            extra = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("file", "format", "ai_generated", "digital_source_type"))
+            print(f"{r['file']}: {r['digital_source_type'] or 'none'}" + (f" ({extra})" if extra else ""))

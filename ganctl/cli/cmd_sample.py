@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 
 SOURCE_HELP = "A run directory or checkpoint (.safetensors). Default: the newest run under ./runs."
+PROV_HELP = ("Do not write the AI-generated provenance statement (XMP in PNGs, GIF comment, MP4 metadata; read it back "
+             "with `ganctl provenance FILE`).")
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +30,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (does not change the images)."),
         workers: Optional[int] = typer.Option(None, "--workers", help="PNG-encoding threads (default: CPUs, max 8; 1 = no pool)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
@@ -40,7 +43,7 @@ def register(app: typer.Typer) -> None:
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
-                         batch_size, workers)
+                         batch_size, workers, provenance=not no_provenance)
         if as_json:
             print(json.dumps(res))
         else:
@@ -61,11 +64,13 @@ def register(app: typer.Typer) -> None:
         class_idx: Optional[int] = typer.Option(None, "--class"),
         fps: int = typer.Option(24, "--fps"),
         device: str = typer.Option("auto", "--device"),
+        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
-        res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device)
+        res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device,
+                              provenance=not no_provenance)
         typer.echo(f"{res['frames']} frames from {res['checkpoint']}", err=True)
         print(out)
 
@@ -84,11 +89,13 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option("style-mix.png", "--out", help="The grid PNG."),
         singles: Optional[str] = typer.Option(None, "--singles", help="Also write every cell as DIR/ROW-COL.png."),
         device: str = typer.Option("auto", "--device"),
+        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
         res = api.style_mix(source, parse_seeds(rows, "--rows"), parse_seeds(cols, "--cols"), parse_seeds(styles, "--styles"),
-                            truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device)
+                            truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device,
+                            provenance=not no_provenance)
         typer.echo(f"{res['rows']}x{res['cols']} style-mix grid from {res['checkpoint']}", err=True)
         print(out)
