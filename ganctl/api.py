@@ -333,3 +333,10 @@ def provenance(files: Iterable[str]) -> list[dict]:
     from ganctl.sampling.provenance import read
 
     return [read(f) for f in files]
+
+
+def nearest(run: str, data: str, **options) -> dict:
+    """Memorisation check: nearest training images of generated ones; see ganctl.metrics.nearest.run_nearest."""
+    from ganctl.metrics.nearest import run_nearest
+
+    return run_nearest(run, data, **options)

@@ -89,3 +89,45 @@ def register(app: typer.Typer) -> None:
         for r in res:
             extra = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("file", "format", "ai_generated", "digital_source_type"))
             print(f"{r['file']}: {r['digital_source_type'] or 'none'}" + (f" ({extra})" if extra else ""))
+
+    @app.command("nearest", help="Memorisation check: for N generated images, the nearest training images in pixel "
+                 "space and Inception feature space, the distance distribution against the training set's own "
+                 "nearest-neighbour distances, and near-copies flagged (nearest/2nd-nearest distance ratio below "
+                 "--ratio, after Carlini et al. 2023).\n\n"
+                 "Example: ganctl nearest runs/sg2/00000-ffhq --data data/ffhq --num 1000 --out nearest.png --json\n\n"
+                 "Writes a PNG (each generated image, then its nearest training images) and prints the near-copy count.")
+    def nearest(
+        run: str = typer.Argument(..., help="A run directory or checkpoint."),
+        data: str = typer.Option(..., "--data", help="The training images: prepared dataset, folder or zip."),
+        num: int = typer.Option(64, "--num", help="Generated images to check (seeds 0..N-1)."),
+        k: int = typer.Option(3, "--k", help="Nearest training images shown per space."),
+        ratio: float = typer.Option(1 / 3, "--ratio", help="Near-copy when nearest/2nd-nearest pixel distance is below this."),
+        space: str = typer.Option("both", "--space", help="both, pixel or feature (feature needs the Inception weights)."),
+        out: str = typer.Option("nearest.png", "--out", help="The picture (PNG)."),
+        rows: int = typer.Option(16, "--rows", help="Generated images shown in the picture."),
+        train_queries: int = typer.Option(2000, "--train-queries", help="Training images whose own nearest-neighbour "
+                                          "distance forms the reference distribution."),
+        weights: Optional[str] = typer.Option(None, "--weights", help="Inception weights (as for `ganctl fid`)."),
+        device: str = device_opt, batch_size: int = typer.Option(64, "--batch-size"),
+        workers: int = typer.Option(0, "--workers", help="Decoding worker processes."),
+        truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
+        no_provenance: bool = typer.Option(False, "--no-provenance", help="No provenance statement in the picture."),
+        as_json: bool = typer.Option(False, "--json", help="Print distributions and every image's neighbours as JSON."),
+        progress: bool = progress_opt,
+    ) -> None:
+        from ganctl import api
+
+        res, rank = _run(api.nearest, run=run, data=data, num=num, k=k, ratio=ratio, space=space, out=out, rows=rows,
+                         weights=weights, device=device, batch_size=batch_size, workers=workers,
+                         truncation_psi=truncation, class_idx=class_idx, train_queries=train_queries,
+                         provenance=not no_provenance, progress=progress)
+        if rank != 0:
+            return
+        if as_json:
+            print(json.dumps(res, indent=1))
+            return
+        typer.echo(f"picture: {res['picture']}", err=True)
+        for sp, rep in res["spaces"].items():
+            print(f"{sp}: fake->train median {rep['fake_to_train']['median']:.6g}, train->train median "
+                  f"{rep['train_to_train']['median']:.6g}, flagged {rep['flagged']}/{res['n_generated']}")
+        print(f"near_copies {len(res['near_copies'])}")

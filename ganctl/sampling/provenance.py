@@ -22,6 +22,8 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+# IPTC's term for a picture that combines generated and other (here: real training) images, e.g. `ganctl nearest`.
+COMPOSITE_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia"
 IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 XMP_NS = "http://ns.adobe.com/xap/1.0/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -55,16 +57,17 @@ class Provenance:
     noise_mode: str | None = None
     tool: str = "ganctl"
     version: str = field(default_factory=_version)
+    source_type: str = DIGITAL_SOURCE_TYPE  # the IPTC DigitalSourceType URI
+
+    def fields(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None and k != "source_type"}
 
     def with_(self, **kw) -> "Provenance":
         return replace(self, **kw)
 
-    def fields(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
     def xmp(self) -> str:
         """The XMP packet (UTF-8 text): one rdf:Description with the IPTC statement and ganctl's fields."""
-        attrs = [f"Iptc4xmpExt:DigitalSourceType={quoteattr(DIGITAL_SOURCE_TYPE)}",
+        attrs = [f"Iptc4xmpExt:DigitalSourceType={quoteattr(self.source_type)}",
                  f"xmp:CreatorTool={quoteattr(f'{self.tool} {self.version}')}"]
         attrs += [f"ganctl:{_FIELDS[k]}={quoteattr(str(v))}" for k, v in self.fields().items()]
         body = "\n    ".join(attrs)
@@ -77,7 +80,8 @@ class Provenance:
 
     def statement(self) -> str:
         """One line for a GIF comment or MP4 metadata: the URI plus ganctl's fields as key=value."""
-        return STATEMENT + "; " + "; ".join(f"{k}={v}" for k, v in self.fields().items())
+        head = STATEMENT if self.source_type == DIGITAL_SOURCE_TYPE else f"IPTC DigitalSourceType: {self.source_type}"
+        return head + "; " + "; ".join(f"{k}={v}" for k, v in self.fields().items())
 
 
 # What save_png writes when the caller says nothing (training grids): the statement, the tool and its version.
@@ -148,8 +152,9 @@ def parse_xmp(xmp: str | bytes) -> dict:
 def parse_statement(text: str) -> dict:
     """The fields of a GIF/MP4 comment written by `Provenance.statement`."""
     out: dict = {}
-    if DIGITAL_SOURCE_TYPE in text:
-        out["digital_source_type"] = DIGITAL_SOURCE_TYPE
+    for uri in (DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE):
+        if uri in text.split("; ")[0]:
+            out["digital_source_type"] = uri
     for part in text.split("; ")[1:]:
         k, sep, v = part.partition("=")
         if sep and k in _FIELDS:
@@ -197,7 +202,8 @@ def read(path: str | os.PathLike) -> dict:
             found = parse_statement(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c))
         else:
             found = {}
-    return {"file": str(p), "format": fmt, "ai_generated": found.get("digital_source_type") == DIGITAL_SOURCE_TYPE,
+    return {"file": str(p), "format": fmt,
+            "ai_generated": found.get("digital_source_type") in (DIGITAL_SOURCE_TYPE, COMPOSITE_SOURCE_TYPE),
             "digital_source_type": found.get("digital_source_type"), **{k: v for k, v in found.items() if k != "digital_source_type"}}
 
 
