@@ -340,3 +340,10 @@ def nearest(run: str, data: str, **options) -> dict:
     from ganctl.metrics.nearest import run_nearest
 
     return run_nearest(run, data, **options)
+
+
+def ppl(run: str, **options) -> dict:
+    """Perceptual path length of a run's generator; see ganctl.metrics.ppl.perceptual_path_length."""
+    from ganctl.metrics.ppl import perceptual_path_length
+
+    return perceptual_path_length(run, **options)

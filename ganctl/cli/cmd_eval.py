@@ -131,3 +131,38 @@ def register(app: typer.Typer) -> None:
             print(f"{sp}: fake->train median {rep['fake_to_train']['median']:.6g}, train->train median "
                   f"{rep['train_to_train']['median']:.6g}, flagged {rep['flagged']}/{res['n_generated']}")
         print(f"near_copies {len(res['near_copies'])}")
+
+    @app.command("ppl", help="Perceptual path length (NVlabs' protocol: epsilon 1e-4, LPIPS-VGG16 v0.1, 1st/99th "
+                 "percentile filter, float images). Style families: --space w or z; others: --space z.\n\n"
+                 "Example: ganctl ppl runs/sg2/00000-ffhq --space w --sampling end --num 50000 --json\n\n"
+                 "Needs torchvision's vgg16-397923af.pth (--weights, as for `ganctl pr`) and the LPIPS v0.1 linear "
+                 "layers (the `lpips` package's weights/v0.1/vgg.pth, or --lpips-weights).")
+    def ppl(
+        run: str = typer.Argument(..., help="A run directory or checkpoint."),
+        space: str = typer.Option("w", "--space", help="w (style families: lerp in W) or z (slerp in Z)."),
+        sampling: str = typer.Option("end", "--sampling", help="end (t = 0) or full (t ~ U(0, 1))."),
+        num: int = typer.Option(50000, "--num", help="Path samples (NVlabs: 50000)."),
+        epsilon: float = typer.Option(1e-4, "--epsilon", help="Step along the path."),
+        crop: bool = typer.Option(False, "--crop/--no-crop", help="Central crop (rows 3c:7c, cols 2c:6c, c = H/8), as in the StyleGAN paper's FFHQ numbers."),
+        seed: int = typer.Option(0, "--seed", help="Seed of every random draw (z, t, labels, noise)."),
+        batch_size: int = typer.Option(16, "--batch-size", help="Path samples per pass."),
+        class_idx: Optional[int] = class_opt,
+        weights: Optional[str] = vgg_opt,
+        lpips_weights: Optional[str] = typer.Option(None, "--lpips-weights", help="LPIPS v0.1 vgg.pth (default: the lpips package's)."),
+        device: str = device_opt,
+        max_ppl: Optional[float] = typer.Option(None, "--max", help="Exit 1 when PPL is above this (CI gate)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the full record."),
+    ) -> None:
+        from ganctl import api
+        from ganctl.errors import GanctlError
+
+        res = api.ppl(run, num=num, epsilon=epsilon, space=space, sampling=sampling, crop=crop, batch_size=batch_size,
+                      seed=seed, class_idx=class_idx, weights=weights, lpips_weights=lpips_weights, device=device)
+        if as_json:
+            if max_ppl is not None:
+                res["gate"] = {"--max": max_ppl, "passed": res["ppl"] <= max_ppl}
+            print(json.dumps(res, indent=1))
+        else:
+            print(repr(res["ppl"]))
+        if max_ppl is not None and res["ppl"] > max_ppl:
+            raise GanctlError(f"ppl {res['ppl']:.6g} violates --max {max_ppl:g}")
