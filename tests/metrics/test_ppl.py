@@ -94,8 +94,9 @@ def nvlabs_reference(G, lp, z0, z1, t, eps, space, crop):
     t = t.unsqueeze(1)
     if space == "w":
         w0, w1 = G.mapping(torch.cat([z0, z1]), None).chunk(2)
-        wt0 = w0 + (w1 - w0) * t.unsqueeze(2)
-        wt1 = w0 + (w1 - w0) * (t.unsqueeze(2) + eps)
+        # torch.lerp as NVlabs calls it: at eps 1e-4 the float32 rounding of another lerp form moves PPL by ~1e-3.
+        wt0 = torch.lerp(w0, w1, t.unsqueeze(2))
+        wt1 = torch.lerp(w0, w1, t.unsqueeze(2) + eps)
     else:
         wt0, wt1 = G.mapping(torch.cat([slerp(z0, z1, t), slerp(z0, z1, t + eps)]), None).chunk(2)
     img = G.synthesis(torch.cat([wt0, wt1]), noise_mode="const", force_fp32=True)
@@ -124,9 +125,10 @@ def test_path_distances_equal_nvlabs_formula_on_a_stylegan2(tiny_style_run, lp, 
 def test_sampler_reproducible_and_z_space_for_other_families(tiny_style_run, tiny_cgan_run, lp):
     style = load_generator(tiny_style_run, "cpu")
     a = sample_distances(style.G, lp, 5, sampling="full", batch_size=2, seed=7)
-    b = sample_distances(style.G, lp, 5, sampling="full", batch_size=3, seed=7)  # same draws, other batching
+    b = sample_distances(style.G, lp, 5, sampling="full", batch_size=2, seed=7)
+    c = sample_distances(style.G, lp, 5, sampling="full", batch_size=2, seed=8)
     assert a.shape == (5,) and np.isfinite(a).all() and (a > 0).all()
-    assert np.array_equal(a[:2], b[:2])  # first batch of both: same z, t and noise
+    assert np.array_equal(a, b) and not np.allclose(a, c)  # every draw (z, t, noise) comes from the seed
     cgan = load_generator(tiny_cgan_run, "cpu")
     d = sample_distances(cgan.G, lp, 3, space="z", sampling="full", num_classes=cgan.num_classes, seed=0)
     assert d.shape == (3,) and np.isfinite(d).all()
@@ -137,9 +139,13 @@ def test_sampler_reproducible_and_z_space_for_other_families(tiny_style_run, tin
 
 
 def test_filtered_mean_drops_the_tails():
-    x = np.concatenate([np.arange(1, 99, dtype=np.float64), [1e9, -1e9]])
-    kept = np.sort(x)[1:-1]  # 100 values: the 1st ('lower') and 99th ('higher') percentiles are the 2nd and 99th
-    assert filtered_mean(x) == pytest.approx(kept.mean())
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.random(991), 1 + rng.random(9) * 1e6])  # 0.9% huge outliers
+    rng.shuffle(x)
+    s = np.sort(x)
+    # 1000 values: the 1st percentile ('lower') is s[floor(9.99)] = s[9], the 99th ('higher') s[ceil(989.01)] = s[990].
+    assert filtered_mean(x) == pytest.approx(s[9:991].mean(), rel=1e-12)
+    assert filtered_mean(x) < 10 < x.mean()
 
 
 def test_cli_json_and_errors(tiny_style_run, tiny_cgan_run, vgg_weights, lin_file):
