@@ -64,6 +64,7 @@ def test_cli_pixel_space_on_a_run_writes_picture_and_json(tmp_path, tiny_cgan_ru
     assert bad.returncode == 2 and "missing" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow  # Inception at 299 on the CPU for 9 images plus a CLI start: ~30-60 s on 2 shared cores
 def test_cli_feature_space_with_inception(tmp_path, tiny_cgan_run, weights):
     write_fmnist(tmp_path / "train", 0, 6)
     res = json.loads(run_cli("nearest", tiny_cgan_run, "--data", tmp_path / "train", "--num", "3", "--space", "feature",
