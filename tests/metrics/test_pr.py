@@ -161,9 +161,31 @@ def test_missing_or_wrong_weights_are_one_line_errors(pr_sets, tmp_path):
                 env_extra={"TORCH_HOME": str(tmp_path), "GANCTL_CACHE": str(tmp_path), "GANCTL_VGG16_WEIGHTS": ""})
     assert r.returncode == 2 and "vgg16-397923af.pth" in r.stderr and "GANCTL_VGG16_WEIGHTS" in r.stderr
     assert "Traceback" not in r.stderr
+    # Wrong file and unknown protocol: in-process (the CLI's UsageError -> exit 2 mapping is checked just above).
+    from ganctl.errors import UsageError
+    from ganctl.metrics.vgg16 import build_vgg16, get_protocol
+
     wrong = tmp_path / "wrong.pth"
     torch.save({"features.0.weight": torch.zeros(3)}, wrong)
-    r = run_cli("pr", pr_sets["real"], pr_sets["fake"], "--weights", wrong, *common, check=False)
-    assert r.returncode == 2 and "not torchvision's VGG16 state dict" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run_cli("pr", pr_sets["real"], pr_sets["fake"], "--protocol", "nope", "--weights", wrong, *common, check=False)
-    assert r.returncode == 2 and "pr50k3" in r.stderr
+    with pytest.raises(UsageError, match="not torchvision's VGG16 state dict"):
+        build_vgg16(wrong)
+    with pytest.raises(UsageError, match="pr50k3"):
+        get_protocol("nope")
+
+
+@pytest.mark.slow  # three processes load the 530 MB file and run VGG16 on the CPU
+def test_torchrun_two_ranks_equal_single_process(pr_sets, vgg_weights):
+    common = ["--weights", str(vgg_weights), "--device", "cpu", "--workers", "0", "--batch-size", "1", "--json",
+              "--density-coverage"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", GANCTL_OFFLINE="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+           "-m", "ganctl", "pr", str(pr_sets["real"]), str(pr_sets["fake"]), *common]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
+    assert r.returncode == 0, r.stderr[-2000:]
+    multi = json.loads(r.stdout)  # only rank 0 prints
+    single = run_json("pr", pr_sets["real"], pr_sets["fake"], *common[:-2], "--density-coverage",
+                      env_extra={"OMP_NUM_THREADS": "1"})
+    assert multi["world_size"] == 2 and single["world_size"] == 1
+    assert [s["n"] for s in multi["inputs"]] == [8, 7]
+    for key in ("precision", "recall", "density", "coverage"):
+        assert multi[key] == single[key], key
