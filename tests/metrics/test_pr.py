@@ -70,7 +70,7 @@ def test_features_and_precision_recall_equal_torch_fidelity(pr_sets, vgg_weights
     assert ours.shape == (3, 4096) and ours.std() > 0 and torch.equal(ours, ref_feats)
     res = run_json("pr", pr_sets["real"], pr_sets["fake"], "--weights", vgg_weights, "--device", "cpu", "--workers", "0")
     assert [s["n"] for s in res["inputs"]] == [8, 7]
-    assert 0 < ref["recall"] < 1  # a value that can move, not a saturated 0 or 1
+    assert any(0 < ref[k] < 1 for k in ("precision", "recall")), ref  # a value that can move, not only saturated 0/1
     assert res["precision"] == pytest.approx(ref["precision"], abs=1e-6)
     assert res["recall"] == pytest.approx(ref["recall"], abs=1e-6)
     assert res["protocol"]["name"] == "torch-fidelity" and res["weights"]["sha256"]
