@@ -175,17 +175,22 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
 def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncation_psi: float = 1.0,
            truncation_cutoff: int | None = None, class_idx: int | None = None, grid: bool = False,
            outdir: str = "samples", noise_mode: str = "const", device: str = "auto", batch_size: int = 32,
-           workers: int | None = None) -> dict:
+           workers: int | None = None, provenance: bool = True) -> dict:
     """Write one PNG per seed (seed0042.png) and/or a grid (grid.png); returns the paths written.
-    `workers` PNG-encoding threads (default: CPU count, at most 8; 1 writes in the calling thread)."""
+    `workers` PNG-encoding threads (default: CPU count, at most 8; 1 writes in the calling thread).
+    Each PNG carries the AI-generated provenance statement and its seed, class, psi, noise mode and network sha256
+    (sampling/provenance.py) unless `provenance` is False."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import make_grid, save_png
+    from ganctl.sampling.provenance import for_network, seed_list
     from ganctl.sampling.writer import PngWriter
 
     import torch
 
     seeds = list(seeds)
     gen = load_generator(source, device)
+    prov = for_network(gen.path, class_idx=class_idx, truncation_psi=truncation_psi,
+                       noise_mode=noise_mode) if provenance else None
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     batches = []
@@ -196,32 +201,39 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
                 continue
             for j, img in enumerate(imgs):
                 seed = seeds[i * batch_size + j]
-                writer.submit(img.permute(1, 2, 0).numpy(), out / f"seed{seed:04d}.png")
+                cls = class_idx if class_idx is not None or not gen.num_classes else seed % gen.num_classes
+                writer.submit(img.permute(1, 2, 0).numpy(), out / f"seed{seed:04d}.png",
+                              prov.with_(seed=seed, class_idx=cls) if prov else None)
     written = writer.written
     if grid:
-        written.append(str(save_png(make_grid(torch.cat(batches)), out / "grid.png")))
+        written.append(str(save_png(make_grid(torch.cat(batches)), out / "grid.png",
+                                    prov.with_(kind="grid", seeds=seed_list(seeds)) if prov else None)))
     return {"checkpoint": str(gen.path), "files": written, "count": len(seeds), **gen.stage()}
 
 
 def interpolate(source: str | None = None, seeds: Iterable[int] = (0, 1), steps: int = 30, method: str = "slerp",
                 space: str = "z", loop: bool = False, out: str = "interp.gif", truncation_psi: float = 1.0,
-                class_idx: int | None = None, fps: int = 24, device: str = "auto") -> dict:
+                class_idx: int | None = None, fps: int = 24, device: str = "auto", provenance: bool = True) -> dict:
     from ganctl.sampling.interpolate import interpolate_frames, write_frames
     from ganctl.sampling.generate import load_generator
+    from ganctl.sampling.provenance import for_network, seed_list
 
     gen = load_generator(source, device)
     frames = interpolate_frames(gen, list(seeds), steps, method=method, space=space, loop=loop,
                                 truncation_psi=truncation_psi, class_idx=class_idx)
-    paths = write_frames(frames, out, fps=fps)
+    prov = for_network(gen.path, kind="frames", seeds=seed_list(seeds), class_idx=class_idx,
+                       truncation_psi=truncation_psi, noise_mode="const") if provenance else None
+    paths = write_frames(frames, out, fps=fps, provenance=prov)
     return {"checkpoint": str(gen.path), "frames": int(frames.shape[0]), "files": paths}
 
 
 def style_mix(source: str | None, row_seeds, col_seeds, styles, truncation_psi: float = 1.0,
               truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
-              out: str = "style-mix.png", singles: str | None = None, device: str = "auto") -> dict:
+              out: str = "style-mix.png", singles: str | None = None, device: str = "auto", provenance: bool = True) -> dict:
     """The classic style-mixing grid (and, with `singles`, each cell as its own PNG)."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import save_png
+    from ganctl.sampling.provenance import for_network, seed_list
     from ganctl.sampling.stylemix import style_mix_grid
 
     if noise_mode not in ("const", "random", "none"):
@@ -229,13 +241,16 @@ def style_mix(source: str | None, row_seeds, col_seeds, styles, truncation_psi: 
     gen = load_generator(source, device)
     grid, cells = style_mix_grid(gen.G, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, noise_mode,
                                  class_idx, gen.device)
+    prov = for_network(gen.path, kind="style-mix", class_idx=class_idx, truncation_psi=truncation_psi,
+                       noise_mode=noise_mode) if provenance else None
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    files = [str(save_png(grid, out))]
+    files = [str(save_png(grid, out, prov.with_(seeds=f"rows {seed_list(row_seeds)} / cols {seed_list(col_seeds)}")
+                          if prov else None))]
     if singles:
         d = Path(singles)
         d.mkdir(parents=True, exist_ok=True)
         for (r, c), img in cells.items():
-            files.append(str(save_png(img, d / f"{r}-{c}.png")))
+            files.append(str(save_png(img, d / f"{r}-{c}.png", prov.with_(seeds=f"{r},{c}") if prov else None)))
     return {"checkpoint": str(gen.path), "rows": len(row_seeds), "cols": len(col_seeds), "files": files}
 
 
@@ -390,3 +405,31 @@ def report(run_dir: str, out: str | None = None) -> dict:
     from ganctl.report.build import build_report
 
     return build_report(run_dir, out)
+
+
+def precision_recall(real: str, fake: str, **options) -> dict:
+    """Improved precision/recall of `fake` against `real` in VGG16 features; see ganctl.metrics.prc.precision_recall."""
+    from ganctl.metrics import prc
+
+    return prc.precision_recall(real, fake, **options)
+
+
+def provenance(files: Iterable[str]) -> list[dict]:
+    """The provenance statement of each PNG/GIF/MP4 (see ganctl.sampling.provenance.read)."""
+    from ganctl.sampling.provenance import read
+
+    return [read(f) for f in files]
+
+
+def nearest(run: str, data: str, **options) -> dict:
+    """Memorisation check: nearest training images of generated ones; see ganctl.metrics.nearest.run_nearest."""
+    from ganctl.metrics.nearest import run_nearest
+
+    return run_nearest(run, data, **options)
+
+
+def ppl(run: str, **options) -> dict:
+    """Perceptual path length of a run's generator; see ganctl.metrics.ppl.perceptual_path_length."""
+    from ganctl.metrics.ppl import perceptual_path_length
+
+    return perceptual_path_length(run, **options)

@@ -46,3 +46,12 @@ def one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def tiny_style_run(tmp_path_factory, fmnist32) -> Path:
+    """A tiny StyleGAN2 (stylegan-tiny) trained for a few steps through the real CLI; for W-space tools (style-mix, ppl)."""
+    out = tmp_path_factory.mktemp("style_runs")
+    p = run_cli("train", "--preset", "stylegan-tiny", "--data", fmnist32, "--kimg", "0.016", "--outdir", out,
+                "train.batch=8", "train.tick_kimg=0.016", "train.grid_size=4", "train.threads=1", check=0)
+    return Path(p.stdout.strip())

@@ -9,6 +9,8 @@ import typer
 
 SOURCE_HELP = "A run directory or checkpoint (.safetensors). Default: the newest run under ./runs."
 CKPT_HELP = "Which checkpoint of the run: best (kept when trained with train.metrics), latest, or a file name in RUN/checkpoints."
+PROV_HELP = ("Do not write the AI-generated provenance statement (XMP in PNGs, GIF comment, MP4 metadata; read it back "
+             "with `ganctl provenance FILE`).")
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +32,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (does not change the images)."),
         workers: Optional[int] = typer.Option(None, "--workers", help="PNG-encoding threads (default: CPUs, max 8; 1 = no pool)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
@@ -43,7 +46,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--batch-size: must be at least 1")
         source = api.select_checkpoint(source, checkpoint)
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
-                         batch_size, workers)
+                         batch_size, workers, provenance=not no_provenance)
         if as_json:
             print(json.dumps(res))
         else:
@@ -65,12 +68,14 @@ def register(app: typer.Typer) -> None:
         fps: int = typer.Option(24, "--fps"),
         device: str = typer.Option("auto", "--device"),
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
+        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
         source = api.select_checkpoint(source, checkpoint)
-        res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device)
+        res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device,
+                              provenance=not no_provenance)
         typer.echo(f"{res['frames']} frames from {res['checkpoint']}", err=True)
         print(out)
 
@@ -90,12 +95,14 @@ def register(app: typer.Typer) -> None:
         singles: Optional[str] = typer.Option(None, "--singles", help="Also write every cell as DIR/ROW-COL.png."),
         device: str = typer.Option("auto", "--device"),
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
+        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
         source = api.select_checkpoint(source, checkpoint)
         res = api.style_mix(source, parse_seeds(rows, "--rows"), parse_seeds(cols, "--cols"), parse_seeds(styles, "--styles"),
-                            truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device)
+                            truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device,
+                            provenance=not no_provenance)
         typer.echo(f"{res['rows']}x{res['cols']} style-mix grid from {res['checkpoint']}", err=True)
         print(out)

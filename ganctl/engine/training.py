@@ -234,7 +234,8 @@ class Trainer:
             return
         if reals:
             imgs, _ = self.ds.get_batch(np.arange(min(n, len(self.ds))))
-            save_png(make_grid(torch.from_numpy(imgs)), self.run_dir / "reals.png")
+            # Real training images: no AI-generated statement on them.
+            save_png(make_grid(torch.from_numpy(imgs)), self.run_dir / "reals.png", provenance=None)
         path = self.run_dir / f"fakes-{self.cur_nimg // 1000:06d}.png"
         save_png(make_grid(self.generate(self.G_ema, self.grid_seeds())), path)
         self.emit({"type": "grid", "path": str(path)})

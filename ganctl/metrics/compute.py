@@ -72,7 +72,12 @@ def _versions() -> dict:
 
 
 class _Context:
-    """What every metric run shares: device, detector, protocol, options; builds the result record."""
+    """What every metric run shares: device, detector, protocol, options; builds the result record.
+    The detector is the FID Inception; a subclass swaps the three hooks below for another one (VGG16 for pr)."""
+
+    get_protocol = staticmethod(get_protocol)
+    resolve_weights = staticmethod(resolve_weights)
+    build_detector = staticmethod(build_inception)
 
     def __init__(self, metric, weights, protocol, device, batch_size, workers, tf32, progress, truncation_psi, class_idx):
         if batch_size < 1:
@@ -81,7 +86,7 @@ class _Context:
             raise UsageError("--workers: must be 0 or more")
         self.t0 = time.perf_counter()
         self.metric = metric
-        self.protocol = get_protocol(protocol)
+        self.protocol = self.get_protocol(protocol)
         self.weights_arg = weights
         self.weights_path = None  # resolved when the detector is first needed (stats-only runs need no weights)
         self.device = resolve_device(device)
@@ -94,8 +99,8 @@ class _Context:
     @property
     def model(self):
         if self._model is None:
-            self.weights_path = resolve_weights(self.weights_arg)
-            self._model = build_inception(self.weights_path, self.device)
+            self.weights_path = self.resolve_weights(self.weights_arg)
+            self._model = self.build_detector(self.weights_path, self.device)
             if self.channels_last:
                 self._model = self._model.to(memory_format=torch.channels_last)
         return self._model

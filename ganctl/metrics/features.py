@@ -33,7 +33,7 @@ class Extracted:
     n: int = 0
     skipped: list[str] = field(default_factory=list)
     stats: FeatureStats | None = None
-    pool3: torch.Tensor | None = None   # (N, 2048) float32, item order; only when keep_pool
+    pool3: torch.Tensor | None = None   # (N, D) float32 detector features (D=2048 for Inception), item order; keep_pool
     logits: torch.Tensor | None = None  # (N, 1008) float32, item order; only when want_logits
     seconds: float = 0.0
 
@@ -162,7 +162,8 @@ def extract(source: Source, model, protocol: Protocol, device: torch.device, *, 
         prog.update(done + len(skipped))
     out = Extracted(n=len(run.idx), skipped=skipped)
     order = torch.tensor(run.idx, dtype=torch.int64).reshape(-1, 1)
-    pool = torch.cat(run.pool) if run.pool else torch.zeros((0, 2048))
+    # The detector's feature width: 2048 (Inception pool3) unless it says otherwise (VGG16 fc2_relu: 4096).
+    pool = torch.cat(run.pool) if run.pool else torch.zeros((0, getattr(model, "feature_dim", 2048)))
     logit = torch.cat(run.logit) if run.logit else torch.zeros((0, 1008))
     if world > 1:
         import torch.distributed as dist

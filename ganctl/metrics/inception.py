@@ -180,8 +180,9 @@ class FIDInceptionV3(nn.Module):
         return pool3, pool3.mm(self.fc.weight.T)
 
 
-def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict from .pth (tensors only: weights_only=True never unpickles arbitrary objects) or .safetensors."""
+def load_state_dict_file(path: str | os.PathLike, expect: str = "pt_inception-2015-12-05-6726825d.pth") -> dict[str, torch.Tensor]:
+    """Read a state dict from .pth (tensors only: weights_only=True never unpickles arbitrary objects) or .safetensors.
+    `expect` names the file the user should have, for the error messages."""
     path = Path(path)
     try:
         if path.suffix == ".safetensors":
@@ -191,11 +192,22 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         else:
             sd = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:  # a truncated or foreign file: one line naming it
-        raise UsageError(f"{path}: cannot read Inception weights ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
-                         "replace it with pt_inception-2015-12-05-6726825d.pth") from None
+        raise UsageError(f"{path}: cannot read detector weights ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                         f"replace it with {expect}") from None
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise UsageError(f"{path}: not a state dict of tensors; expected pt_inception-2015-12-05-6726825d.pth")
+        raise UsageError(f"{path}: not a state dict of tensors; expected {expect}")
     return sd
+
+
+def fill_batch_counters(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add the BatchNorm `num_batches_tracked` counters a state dict lacks (files saved before PyTorch 0.4.1, or
+    stripped): they only count training steps and never change eval-mode outputs, and pytorch-fid and torch-fidelity
+    load such files too."""
+    out = dict(sd)
+    for k, v in expected.items():
+        if k.endswith(".num_batches_tracked") and k not in out:
+            out[k] = torch.zeros_like(v)
+    return out
 
 
 def build_inception(path: str | os.PathLike, device: torch.device | str = "cpu") -> FIDInceptionV3:
@@ -203,6 +215,7 @@ def build_inception(path: str | os.PathLike, device: torch.device | str = "cpu")
     sd = load_state_dict_file(path)
     model = FIDInceptionV3()
     expected = model.state_dict()
+    sd = fill_batch_counters(sd, expected)
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))
     if missing or unexpected:

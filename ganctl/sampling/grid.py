@@ -1,4 +1,4 @@
-"""Image grids and PNG writing."""
+"""Image grids and PNG writing (every PNG carries ganctl's provenance statement unless told otherwise)."""
 
 from __future__ import annotations
 
@@ -27,15 +27,18 @@ def make_grid(images_u8: torch.Tensor, cols: int | None = None) -> np.ndarray:
     return canvas
 
 
-def save_png(array_hwc: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write atomically (temp + rename) so a reader never sees half a PNG."""
+def save_png(array_hwc: np.ndarray, path: str | os.PathLike, provenance=True) -> Path:
+    """Write atomically (temp + rename) so a reader never sees half a PNG. `provenance`: True writes the default
+    AI-generated statement (sampling/provenance.py), a Provenance adds its fields, None/False writes none."""
     from PIL import Image
+
+    from ganctl.sampling.provenance import png_info
 
     path = Path(path)
     img = Image.fromarray(array_hwc[..., 0] if array_hwc.shape[-1] == 1 else array_hwc)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        img.save(tmp, format="PNG")
+        img.save(tmp, format="PNG", pnginfo=png_info(provenance))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # never leave a half-written temp file behind

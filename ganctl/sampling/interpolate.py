@@ -3,6 +3,7 @@
 Keyframes are the seeds' latents; `steps` frames are made between consecutive keyframes (the last keyframe is
 included once, or with `loop` the path returns to the first seed so the animation loops seamlessly).
 Writers: a directory -> PNG frames; .gif -> animated GIF (Pillow); .mp4 -> H.264 through ffmpeg when it is installed.
+Each carries the provenance statement (sampling/provenance.py): XMP in PNG frames, the GIF comment, MP4 `comment`.
 """
 
 from __future__ import annotations
@@ -89,9 +90,14 @@ def _frames_hwc(frames: torch.Tensor) -> np.ndarray:
     return np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr
 
 
-def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24) -> list[str]:
+def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24, provenance=True) -> list[str]:
+    """`provenance` as in grid.save_png (True: the default statement; None/False: none)."""
     from PIL import Image
 
+    from ganctl.sampling.grid import save_png
+    from ganctl.sampling.provenance import resolve
+
+    prov = resolve(provenance)
     out = Path(out)
     arr = _frames_hwc(frames)
     suffix = out.suffix.lower()
@@ -99,7 +105,9 @@ def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24) ->
         out.parent.mkdir(parents=True, exist_ok=True)
         imgs = [Image.fromarray(a) for a in arr]
         tmp = out.with_name(out.name + ".tmp")
-        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=max(int(1000 / fps), 20), loop=0)
+        extra = {"comment": prov.statement().encode()} if prov is not None else {}
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=max(int(1000 / fps), 20), loop=0,
+                     **extra)
         os.replace(tmp, out)
         return [str(out)]
     if suffix == ".mp4":
@@ -115,7 +123,9 @@ def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24) ->
             h, w = h + ph, w + pw
         tmp = out.with_name(out.stem + ".tmp.mp4")
         cmd = [ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps),
-               "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", str(tmp)]
+               "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18"]
+        cmd += ["-metadata", f"comment={prov.statement()}"] if prov is not None else []
+        cmd.append(str(tmp))
         proc = subprocess.run(cmd, input=np.ascontiguousarray(arr).tobytes(), capture_output=True)
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
@@ -128,7 +138,5 @@ def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24) ->
     paths = []
     native = frames.permute(0, 2, 3, 1).numpy()  # PNG frames keep the images' own channel count
     for i, a in enumerate(native):
-        p = out / f"frame{i:05d}.png"
-        Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).save(p)
-        paths.append(str(p))
+        paths.append(str(save_png(a, out / f"frame{i:05d}.png", prov)))
     return paths

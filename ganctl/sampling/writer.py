@@ -29,14 +29,15 @@ class PngWriter:
         self._max_pending = max(1, max_pending)
         self.written: list[str] = []
 
-    def submit(self, array_hwc: np.ndarray, path: str | os.PathLike) -> None:
+    def submit(self, array_hwc: np.ndarray, path: str | os.PathLike, provenance=True) -> None:
+        """Queue one PNG; `provenance` as in grid.save_png."""
         from ganctl.sampling.grid import save_png
 
         path = Path(path)
         if self._pool is None:
-            self.written.append(str(self._finish(path, lambda: save_png(array_hwc, path))))
+            self.written.append(str(self._finish(path, lambda: save_png(array_hwc, path, provenance))))
             return
-        self._pending.append((path, self._pool.submit(save_png, array_hwc, path)))
+        self._pending.append((path, self._pool.submit(save_png, array_hwc, path, provenance)))
         while len(self._pending) >= self._max_pending:
             self._collect_one()
 

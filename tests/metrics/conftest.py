@@ -49,3 +49,18 @@ def sets(tmp_path_factory) -> dict[str, Path]:
     write_odd_images(root / "a")
     write_fmnist(root / "b", 1000, 15)
     return {"a": root / "a", "b": root / "b"}
+
+
+@pytest.fixture(scope="session")
+def vgg_home(tmp_path_factory) -> Path:
+    """A TORCH_HOME holding seeded random torchvision-VGG16 weights as hub/checkpoints/vgg16-397923af.pth (~530 MB)."""
+    from random_vgg16 import WEIGHTS_NAME as VGG_NAME, write_random_vgg16
+
+    home = tmp_path_factory.mktemp("vgg_home")
+    write_random_vgg16(home / "hub" / "checkpoints" / VGG_NAME, seed=0)
+    return home
+
+
+@pytest.fixture(scope="session")
+def vgg_weights(vgg_home) -> Path:
+    return vgg_home / "hub" / "checkpoints" / "vgg16-397923af.pth"

@@ -58,3 +58,23 @@ def test_protocols_differ_and_clean_fid_resize_shape():
     c = clean_fid_resize(img)
     assert a.shape == b.shape == (1, 3, 299, 299) and c.shape == (3, 299, 299)
     assert a.min() >= -1 and a.max() <= 1 and (a - b).abs().max() > 1e-3  # different resamplers: ~2.7% FID apart
+
+
+def test_state_dict_without_batch_counters_gives_the_same_features(weights, u8_batch, tmp_path):
+    """Files saved without BatchNorm num_batches_tracked (which pytorch-fid and torch-fidelity load) are accepted."""
+    sd = torch.load(str(weights), weights_only=True)
+    stripped = {k: v for k, v in sd.items() if not k.endswith("num_batches_tracked")}
+    assert len(sd) - len(stripped) == 94  # one counter per BatchNorm
+    torch.save(stripped, tmp_path / "stripped.pth")
+    x = torch_fidelity_transform(u8_batch)
+    with torch.no_grad():
+        want, _ = build_inception(weights)(x)
+        got, _ = build_inception(tmp_path / "stripped.pth")(x)
+    assert torch.equal(got, want)
+    broken = dict(stripped)
+    del broken["fc.weight"]  # a real key missing is still refused, naming it
+    torch.save(broken, tmp_path / "broken.pth")
+    from ganctl.errors import UsageError
+
+    with pytest.raises(UsageError, match="fc.weight"):
+        build_inception(tmp_path / "broken.pth")
