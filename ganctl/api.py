@@ -158,9 +158,10 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
 def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncation_psi: float = 1.0,
            truncation_cutoff: int | None = None, class_idx: int | None = None, grid: bool = False,
            outdir: str = "samples", noise_mode: str = "const", device: str = "auto", batch_size: int = 32,
-           workers: int | None = None) -> dict:
+           workers: int | None = None, standing_stats: int = 0) -> dict:
     """Write one PNG per seed (seed0042.png) and/or a grid (grid.png); returns the paths written.
-    `workers` PNG-encoding threads (default: CPU count, at most 8; 1 writes in the calling thread)."""
+    `workers` PNG-encoding threads (default: CPU count, at most 8; 1 writes in the calling thread).
+    `standing_stats` N > 0: first replace G's batch-norm statistics by the average of N forward passes (BigGAN)."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import make_grid, save_png
     from ganctl.sampling.writer import PngWriter
@@ -169,6 +170,8 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
 
     seeds = list(seeds)
     gen = load_generator(source, device)
+    if standing_stats:
+        gen.use_standing_stats(standing_stats)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     batches = []

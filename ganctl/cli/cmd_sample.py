@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
     @app.command("sample", help="Generate images by seed from a trained run.\n\n"
                  "Example: ganctl sample runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --seeds 0-63 --grid --outdir out\n\n"
                  "An image depends only on its seed. Truncation PSI < 1 trades variety for fidelity: style models "
-                 "lerp w toward the average w; z-input models (mlp, dcgan) scale z toward 0.")
+                 "lerp w toward the average w; z-input models (mlp, dcgan) scale z toward 0; biggan redraws z components outside "
+                 "[-PSI, PSI] (a truncated normal, still a pure function of the seed).")
     def sample(
         source: Optional[str] = typer.Argument(None, help=SOURCE_HELP),
         seeds: str = typer.Option("0-15", "--seeds", help="Seed list: 0-63, 1,5,9 or 0-3,7."),
@@ -28,11 +29,15 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(32, "--batch-size", help="Images per forward pass (does not change the images)."),
         workers: Optional[int] = typer.Option(None, "--workers", help="PNG-encoding threads (default: CPUs, max 8; 1 = no pool)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+        standing_stats: int = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average "
+                                           "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
         from ganctl.errors import UsageError
 
+        if standing_stats < 0:
+            raise UsageError("--standing-stats: must be 0 (off) or a number of forward passes, e.g. 16")
         if workers is not None and workers < 1:
             raise UsageError("--workers: must be at least 1")
         if noise_mode not in ("const", "random", "none"):
@@ -40,7 +45,7 @@ def register(app: typer.Typer) -> None:
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
-                         batch_size, workers)
+                         batch_size, workers, standing_stats)
         if as_json:
             print(json.dumps(res))
         else:

@@ -12,6 +12,7 @@ FAMILY_MODULES = {
     "mlp": "ganctl.models.mlp",
     "dcgan": "ganctl.models.dcgan",
     "stylegan2": "ganctl.models.stylegan2",
+    "biggan": "ganctl.models.biggan",
 }
 
 
