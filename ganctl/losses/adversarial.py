@@ -96,7 +96,7 @@ class AdversarialLoss(nn.Module):
             reg = 0.0
             if ortho > 0:
                 reg = ortho / 2 * orthogonal_penalty(self.G[0])
-                stats["Loss/G/ortho"] = float(reg)
+                stats["Loss/G/ortho"] = reg.item()
             ((adv + fm * fm_loss + reg) * gain).backward()
 
         if phase in ("Dmain", "Dboth"):
