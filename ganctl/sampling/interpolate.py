@@ -61,7 +61,7 @@ def interpolate_frames(gen, seeds: list[int], steps: int, method: str = "slerp",
     G, dev = gen.G, gen.device
     gen._check_class(class_idx)
     # Keyframes take the family's truncation rule: resampling families truncate the seeds' z, the others pass psi to G.
-    resample_psi, truncation_psi = split_truncation(getattr(gen, "truncation", "z_scale"), truncation_psi)
+    resample_psi, truncation_psi = split_truncation(gen.truncation, truncation_psi)
     z = z_for_seeds(seeds, G.z_dim, dev, resample_psi)
     c = classes_for_seeds(seeds, gen.num_classes, class_idx, dev)
     # Class labels are discrete: a frame takes the label of the keyframe it starts from.
