@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
     @app.command("sample", help="Generate images by seed from a trained run.\n\n"
                  "Example: ganctl sample runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --seeds 0-63 --grid --outdir out\n\n"
                  "An image depends only on its seed. Truncation PSI < 1 trades variety for fidelity: style models "
-                 "lerp w toward the average w; z-input models (mlp, dcgan) scale z toward 0.")
+                 "lerp w toward the average w; z-input models (mlp, dcgan) scale z toward 0; biggan redraws z components outside "
+                 "[-PSI, PSI] (a truncated normal, still a pure function of the seed).")
     def sample(
         source: Optional[str] = typer.Argument(None, help=SOURCE_HELP),
         seeds: str = typer.Option("0-15", "--seeds", help="Seed list: 0-63, 1,5,9 or 0-3,7."),
@@ -33,11 +34,15 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", help="PNG-encoding threads (default: CPUs, max 8; 1 = no pool)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
+        standing_stats: int = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average "
+                                           "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
         from ganctl.errors import UsageError
 
+        if standing_stats < 0:
+            raise UsageError("--standing-stats: must be 0 (off) or a number of forward passes, e.g. 16")
         if workers is not None and workers < 1:
             raise UsageError("--workers: must be at least 1")
         if noise_mode not in ("const", "random", "none"):
@@ -46,7 +51,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--batch-size: must be at least 1")
         source = api.select_checkpoint(source, checkpoint)
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
-                         batch_size, workers, provenance=not no_provenance)
+                         batch_size, workers, standing_stats, provenance=not no_provenance)
         if as_json:
             print(json.dumps(res))
         else:

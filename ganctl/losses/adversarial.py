@@ -1,5 +1,6 @@
 """The classic GAN losses: non-saturating, hinge, Wasserstein (+ gradient penalty), least squares; plus R1 and
-feature matching as options that combine with any of them.
+feature matching as options that combine with any of them, and BigGAN's orthogonal regularisation of G (hinge and
+non-saturating).
 
 Feature matching (Salimans et al. 2016) adds `loss.feature_matching` x a distance between the batch means of D's
 penultimate features (what D returns with `return_features=True`) on real and generated images to G's loss:
@@ -23,9 +24,12 @@ CLASSIC_LOSSES = ("nonsaturating", "hinge", "wasserstein", "lsgan")
 
 _COMMON = {"r1_gamma": 0.0, "feature_matching": 0.0, "feature_matching_norm": "l2", "label_smoothing": 0.0}
 DEFAULTS_BY_TYPE = {
-    "nonsaturating": dict(_COMMON),
+    # ortho_reg: strength s of BigGAN's orthogonal regularisation in loss form, s/2 * sum_W ||W W^T * (1 - I)||_F^2 over
+    # G's 2+-dim weights (each reshaped to [out, -1]). Its gradient 2 s (W W^T * (1 - I)) W is BigGAN-PyTorch's G_ortho
+    # update with the same number; the paper's R_beta = beta * ||...||^2 is ortho_reg = 2 * beta.
+    "nonsaturating": {**_COMMON, "ortho_reg": 0.0},
     "lsgan": dict(_COMMON),
-    "hinge": dict(_COMMON),
+    "hinge": {**_COMMON, "ortho_reg": 0.0},
     "wasserstein": {**_COMMON, "gp_weight": 10.0, "drift": 0.001},
 }
 
@@ -95,7 +99,12 @@ class AdversarialLoss(nn.Module):
                 fm_loss = 0.0
             adv = self._g_adv(logits).mean()
             stats["Loss/G/loss"] = adv.item()
-            ((adv + fm * fm_loss) * gain).backward()
+            ortho = self.cfg.get("ortho_reg", 0.0)
+            reg = 0.0
+            if ortho > 0:
+                reg = ortho / 2 * orthogonal_penalty(self.G[0])
+                stats["Loss/G/ortho"] = reg.item()
+            ((adv + fm * fm_loss + reg) * gain).backward()
 
         if phase in ("Dmain", "Dboth"):
             with torch.no_grad():
@@ -132,3 +141,19 @@ class AdversarialLoss(nn.Module):
         logits = self._run_D(x_hat, c, fast=False)
         (grad,) = torch.autograd.grad(logits.sum(), x_hat, create_graph=True)
         return (grad.flatten(1).norm(2, dim=1) - 1).square().mean()
+
+
+def orthogonal_penalty(G) -> torch.Tensor:
+    """sum over G's regularised weights W (reshaped [out, -1]) of ||W W^T * (1 - I)||_F^2 (Brock et al. 2019, eq. 3).
+
+    A generator may name its regularised weights with `ortho_parameters()` (BigGAN leaves out its shared class
+    embedding); otherwise every parameter of 2+ dims counts.
+    """
+    params = G.ortho_parameters() if hasattr(G, "ortho_parameters") else [p for p in G.parameters() if p.ndim >= 2]
+    total = 0.0
+    for p in params:
+        W = p.flatten(1)
+        with torch.autocast(device_type=W.device.type, enabled=False):  # a sum of squares: keep it in fp32
+            gram = W.float() @ W.float().t()
+            total = total + (gram - torch.diag_embed(torch.diagonal(gram))).square().sum()
+    return total

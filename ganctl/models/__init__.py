@@ -13,6 +13,7 @@ FAMILY_MODULES = {
     "dcgan": "ganctl.models.dcgan",
     "stylegan2": "ganctl.models.stylegan2",
     "progan": "ganctl.models.progan",
+    "biggan": "ganctl.models.biggan",
 }
 
 

@@ -73,6 +73,9 @@ class LoadedGenerator:
         self.num_classes = getattr(G, "c_dim", 0) or 0
         self.label_names = meta.get("dataset", {}).get("label_names", [])
         self.family = meta["config"]["model"]["family"]
+        from ganctl.models import get_family
+
+        self.truncation = get_family(self.family).truncation  # how --truncation acts (ganctl/models/family.py)
 
     def stage(self) -> dict:
         """The output resolution, and for growing networks (ProGAN) the fade-in alpha of the stage they were saved in:
@@ -94,7 +97,13 @@ class LoadedGenerator:
     def images_float(self, seeds, truncation_psi=1.0, truncation_cutoff=None, class_idx=None, noise_mode="const"):
         self._check_class(class_idx)
         return images_for_seeds(self.G, seeds, self.num_classes, self.device, class_idx, truncation_psi,
-                                truncation_cutoff, noise_mode)
+                                truncation_cutoff, noise_mode, truncation_rule=self.truncation)
+
+    def use_standing_stats(self, passes: int, batch_size: int = 64) -> None:
+        """Replace G's batch-norm running statistics by "standing statistics" (see sampling/standing.py)."""
+        from ganctl.sampling.standing import accumulate_standing_stats
+
+        accumulate_standing_stats(self.G, self.num_classes, passes, batch_size, self.device)
 
     def iter_images(self, seeds, truncation_psi=1.0, class_idx=None, batch_size=64, truncation_cutoff=None, noise_mode="const"):
         """Yield uint8 (B, C, H, W) CPU tensors for `seeds` in order; each image depends only on its seed."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ganctl.errors import UsageError
-from ganctl.sampling.latents import classes_for_seeds, to_uint8, z_for_seeds
+from ganctl.sampling.latents import classes_for_seeds, split_truncation, to_uint8, z_for_seeds
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,9 @@ def interpolate_frames(gen, seeds: list[int], steps: int, method: str = "slerp",
     fn = slerp if method == "slerp" else lerp
     G, dev = gen.G, gen.device
     gen._check_class(class_idx)
-    z = z_for_seeds(seeds, G.z_dim, dev)
+    # Keyframes take the family's truncation rule: resampling families truncate the seeds' z, the others pass psi to G.
+    resample_psi, truncation_psi = split_truncation(gen.truncation, truncation_psi)
+    z = z_for_seeds(seeds, G.z_dim, dev, resample_psi)
     c = classes_for_seeds(seeds, gen.num_classes, class_idx, dev)
     # Class labels are discrete: a frame takes the label of the keyframe it starts from.
     c_path = None

@@ -1,0 +1,53 @@
+"""BigGAN (Brock et al. 2019) and SAGAN (Zhang et al. 2019) as one family: class-conditional ResNet G and D with
+spectral norm, conditional batch norm, optional shared class embedding and hierarchical z, and self-attention at chosen
+resolutions. The networks and their parameter counts match BigGAN-PyTorch's (tests/models/test_biggan.py).
+
+`model.` keys: `ch` (channel width multiplier), `attn_res` (resolutions, in G's and D's feature maps, that get a
+self-attention block), `shared_dim` (shared class embedding width; 0 = per-layer class tables), `hier` (hierarchical z),
+`z_dim`, `init` (ortho | N02 | xavier, BigGAN-PyTorch's G_init/D_init), `sn_eps`, `bn_eps`.
+"""
+
+from __future__ import annotations
+
+from ganctl.errors import UsageError
+from ganctl.losses.adversarial import CLASSIC_LOSSES
+from ganctl.models.biggan.discriminator import BigGANDiscriminator
+from ganctl.models.biggan.generator import BigGANGenerator
+from ganctl.models.biggan.layers import init_weights
+from ganctl.models.family import Family
+
+DEFAULTS = {
+    "ch": 64,
+    "attn_res": [],
+    "shared_dim": 0,
+    "hier": False,
+    "z_dim": 128,
+    "init": "ortho",
+    "sn_eps": 1e-6,
+    "bn_eps": 1e-5,
+}
+INITS = ("ortho", "N02", "xavier")
+
+
+def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
+    if model_cfg["init"] not in INITS:
+        raise UsageError(f"config key model.init: {model_cfg['init']!r} is not one of {', '.join(INITS)}")
+    if model_cfg["hier"] and num_classes and not model_cfg["shared_dim"]:
+        raise UsageError("config key model.hier: a hierarchical z is concatenated to the shared class embedding; "
+                         "set model.shared_dim (e.g. 128) or model.hier=false")
+    attn = [int(r) for r in model_cfg["attn_res"]]
+    G = BigGANGenerator(model_cfg["ch"], model_cfg["z_dim"], attn, model_cfg["shared_dim"], model_cfg["hier"],
+                        img_resolution, img_channels, num_classes, model_cfg["bn_eps"], model_cfg["sn_eps"])
+    D = BigGANDiscriminator(model_cfg["ch"], attn, img_resolution, img_channels, num_classes, model_cfg["sn_eps"])
+    init_weights(G, model_cfg["init"])
+    init_weights(D, model_cfg["init"])
+    return G, D
+
+
+# Hinge first: the loss BigGAN and SAGAN train with.
+LOSSES = ("hinge",) + tuple(t for t in CLASSIC_LOSSES if t != "hinge")
+
+FAMILY = Family(
+    name="biggan", defaults=DEFAULTS, build=build, losses=LOSSES, precision="bf16", truncation="z_resample",
+    uses_batchnorm=True, doc="class-conditional ResNet G/D with spectral norm and self-attention (BigGAN, SAGAN)",
+)
