@@ -41,6 +41,13 @@ def test_progan_celebahq_has_the_official_counts(cli):
     assert (s["G_params"], s["D_params"]) == (23_044_309, 23_052_353)
 
 
+def test_biggan_presets_have_biggan_pytorchs_counts(cli):
+    s = summary(cli, "biggan-imagenet128", "--classes", "1000")  # ImageNet: 1000 classes
+    assert (s["G_params"], s["D_params"]) == (70_433_988, 87_982_370)
+    s = api.presets_summary("biggan-cifar")
+    assert (s["G_params"], s["D_params"]) == (4_304_387, 4_207_361)
+
+
 def test_classic_families_totals_equal_the_built_networks(cli):
     s = summary(cli, "cgan-fashion-mnist")
     assert (s["family"], s["resolution"], s["channels"], s["classes"]) == ("dcgan", 32, 1, 10)

@@ -88,24 +88,30 @@ def test_is_not_minibatch_stddev():
     assert MinibatchDiscrimination(8, 3, 2)(torch.randn(8, 8)).shape == (8, 11)
 
 
-@pytest.mark.parametrize("family", ["mlp", "dcgan"])
+def _out_layer(D):
+    return D.head.linear if hasattr(D, "head") else D.linear  # mlp/dcgan: ProjectionHead; biggan: its own SN linear
+
+
+@pytest.mark.parametrize("family", ["mlp", "dcgan", "biggan"])
 def test_families_take_mbdisc_keys(family):
     fam = get_family(family)
     assert fam.defaults["mbdisc_kernels"] == 0 and fam.defaults["mbdisc_dim"] == 5
     cfg = dict(fam.defaults, mbdisc_kernels=6, mbdisc_dim=3)
     if family == "mlp":
         cfg.update(hidden=[16], d_hidden=[16])
-    else:
+    elif family == "dcgan":
         cfg.update(g_channels=4, d_channels=4)
+    else:
+        cfg.update(ch=4)
     _, D = fam.build(cfg, 32, 1, 0)
     assert D.mbdisc.kernels == 6 and D.mbdisc.dim == 3
     img = torch.randn(4, 1, 32, 32)
     logits, feats = D(img, None, return_features=True)
     assert logits.shape == (4, 1)
     # The output layer sees the features plus the 6 kernel outputs; feature matching's features exclude them.
-    assert D.head.linear.in_features == feats.shape[1] + 6
+    assert _out_layer(D).in_features == feats.shape[1] + 6
     _, D0 = fam.build(dict(cfg, mbdisc_kernels=0), 32, 1, 0)
-    assert D0.mbdisc is None and D0.head.linear.in_features == feats.shape[1]
+    assert D0.mbdisc is None and _out_layer(D0).in_features == feats.shape[1]
 
 
 def test_bad_mbdisc_values_are_refused_naming_the_key():

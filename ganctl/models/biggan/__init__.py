@@ -15,6 +15,7 @@ from ganctl.models.biggan.discriminator import BigGANDiscriminator
 from ganctl.models.biggan.generator import BigGANGenerator
 from ganctl.models.biggan.layers import init_weights
 from ganctl.models.family import Family
+from ganctl.models.layers import build_minibatch_discrimination
 
 DEFAULTS = {
     "ch": 64,
@@ -25,6 +26,8 @@ DEFAULTS = {
     "init": "ortho",
     "sn_eps": 1e-6,
     "bn_eps": 1e-5,
+    "mbdisc_kernels": 0,  # minibatch discrimination on D's pooled features (Salimans et al. 2016; 0 = off)
+    "mbdisc_dim": 5,
 }
 INITS = ("ortho", "N02", "xavier")
 
@@ -38,7 +41,8 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     attn = [int(r) for r in model_cfg["attn_res"]]
     G = BigGANGenerator(model_cfg["ch"], model_cfg["z_dim"], attn, model_cfg["shared_dim"], model_cfg["hier"],
                         img_resolution, img_channels, num_classes, model_cfg["bn_eps"], model_cfg["sn_eps"])
-    D = BigGANDiscriminator(model_cfg["ch"], attn, img_resolution, img_channels, num_classes, model_cfg["sn_eps"])
+    D = BigGANDiscriminator(model_cfg["ch"], attn, img_resolution, img_channels, num_classes, model_cfg["sn_eps"],
+                            lambda n: build_minibatch_discrimination(model_cfg, n))
     init_weights(G, model_cfg["init"])
     init_weights(D, model_cfg["init"])
     return G, D

@@ -24,7 +24,10 @@ D_PLANS = {
 
 
 class BigGANDiscriminator(nn.Module):
-    def __init__(self, ch: int, attn_res, img_resolution: int, img_channels: int, num_classes: int, sn_eps: float):
+    def __init__(self, ch: int, attn_res, img_resolution: int, img_channels: int, num_classes: int, sn_eps: float,
+                 mbdisc=None):
+        """`mbdisc(in_features)` builds Salimans et al.'s minibatch-discrimination layer on the pooled features, or
+        returns None (off, BigGAN's own setting)."""
         super().__init__()
         c_out, down = plan_for(img_resolution, D_PLANS, "discriminator")
         self.c_dim = num_classes
@@ -37,7 +40,8 @@ class BigGANDiscriminator(nn.Module):
             res = res // 2 if d else res
             if res in attn_res:
                 self.attn[str(i)] = SelfAttention(c_prev, sn_eps)
-        self.linear = SNLinear(c_prev, 1, sn_eps=sn_eps)
+        self.mbdisc = mbdisc(c_prev) if mbdisc else None
+        self.linear = SNLinear(c_prev + (self.mbdisc.kernels if self.mbdisc else 0), 1, sn_eps=sn_eps)
         self.embed = SNEmbedding(num_classes, c_prev, sn_eps=sn_eps) if num_classes else None
 
     def forward(self, img, c=None, return_features=False):
@@ -47,7 +51,7 @@ class BigGANDiscriminator(nn.Module):
             if str(i) in self.attn:
                 h = self.attn[str(i)](h)
         h = torch.sum(F.relu(h), dim=(2, 3))  # global sum pooling (SN-GAN)
-        out = self.linear(h)
+        out = self.linear(self.mbdisc(h) if self.mbdisc is not None else h)
         if self.embed is not None:
             if c is None:
                 raise ValueError("this discriminator is class-conditional: pass class labels")
