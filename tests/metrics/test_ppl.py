@@ -155,6 +155,7 @@ def test_filtered_mean_drops_the_tails():
     assert filtered_mean(x) < 10 < x.mean()
 
 
+@pytest.mark.slow  # ~30 s of VGG16 on a CPU; the library path is tested above in the default run
 def test_cli_json_and_errors(tiny_style_run, tiny_cgan_run, vgg_weights, lin_file):
     common = ["--weights", vgg_weights, "--lpips-weights", lin_file, "--device", "cpu"]
     res = json.loads(run_cli("ppl", tiny_style_run, "--num", "4", "--batch-size", "2", "--json", *common).stdout)
