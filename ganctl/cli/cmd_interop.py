@@ -15,6 +15,8 @@ def _human(info: dict) -> str:
              f"classes:    {info['classes'] or 'unconditional'}",
              f"params:     G {p['G']:,}  D {p['D']:,}",
              f"kimg:       {info['kimg'] if info['kimg'] is not None else 'unknown'}",
+             *([f"stage:      {info['stage']['kind']} at {info['stage']['resolution']}x{info['stage']['resolution']}, "
+                f"alpha {info['stage']['alpha']:.3f}"] if info.get("stage") else []),
              f"precision:  {info['precision']}", f"sha256:     {info['sha256']}"]
     if info.get("networks"):
         lines.append(f"networks:   {', '.join(info['networks'])}")

@@ -96,6 +96,8 @@ def test_sigkill_during_a_fade_then_resume_is_exact(tmp_path, fmnist32, cli):
     p = cli("sample", run, "--seeds", "0-1", "--json", "--outdir", tmp_path / "mid", check=0)
     info = json.loads(p.stdout)
     assert info["resolution"] == 16 and 0 <= info["alpha"] < 1
+    stage = json.loads(cli("info", run, "--json", check=0).stdout)["stage"]
+    assert (stage["kind"], stage["resolution"]) == ("fade", 16) and stage["alpha"] == killed_in["alpha"]
     cli("resume", run, "--kimg", END, check=0)
     _same(straight, run)
 
