@@ -23,13 +23,17 @@ ARGS = ["--preset", "vanilla-mnist", "model.hidden=[64]", "model.d_hidden=[64]",
 KIMG = "0.32"
 
 
+# Float results depend on the intra-op thread count: every run compared here uses one thread, as the killed ones do.
+ONE = {"OMP_NUM_THREADS": "1"}
+
+
 def _spawn(*args, preexec=None):
     return subprocess.Popen([sys.executable, "-m", "ganctl", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), preexec_fn=preexec)
 
 
 def test_sigkill_at_random_moments_then_resume_is_exact(tmp_path, fmnist28, cli):
-    ref = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "ref", check=0).stdout.strip())
+    ref = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "ref", env=ONE, check=0).stdout.strip())
     rng = random.Random(1234)
     proc = _spawn("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "k")
     kills = 0
@@ -69,7 +73,7 @@ def test_sigkill_at_random_moments_then_resume_is_exact(tmp_path, fmnist28, cli)
 
 
 def test_failed_checkpoint_write_keeps_previous_for_resume(tmp_path, fmnist28, cli):
-    run = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", "0.032", "--outdir", tmp_path, check=0).stdout.strip())
+    run = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", "0.032", "--outdir", tmp_path, env=ONE, check=0).stdout.strip())
     good = latest_checkpoint(run / "checkpoints")
     size = good.stat().st_size
 
@@ -83,5 +87,5 @@ def test_failed_checkpoint_write_keeps_previous_for_resume(tmp_path, fmnist28, c
     assert "could not write checkpoint" in err and "intact" in err and "Traceback" not in err
     assert latest_checkpoint(run / "checkpoints") == good.resolve()
     assert not list((run / "checkpoints").glob("*.tmp"))
-    cli("resume", run, "--kimg", "0.064", check=0)
+    cli("resume", run, "--kimg", "0.064", env=ONE, check=0)
     assert latest_checkpoint(run / "checkpoints") != good.resolve()

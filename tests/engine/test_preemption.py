@@ -22,6 +22,10 @@ ARGS = ["--preset", "vanilla-mnist", "model.hidden=[64]", "model.d_hidden=[64]",
 KIMG = "0.256"
 
 
+# Float results depend on the intra-op thread count: every run compared here uses one thread, as the killed ones do.
+ONE = {"OMP_NUM_THREADS": "1"}
+
+
 def _spawn(*args):
     return subprocess.Popen([sys.executable, "-m", "ganctl", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
@@ -35,23 +39,23 @@ def _same(a: Path, b: Path) -> None:
 
 
 def test_snapshot_minutes_checkpoints_mid_tick_without_changing_the_run(tmp_path, fmnist28, cli):
-    ref = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "ref", check=0).stdout.strip())
+    ref = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "ref", env=ONE, check=0).stdout.strip())
     # One tick for the whole run, tick cadence never reached: only the wall clock (every ~1 ms, so after almost every
     # step however fast the machine) can checkpoint.
     timed = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "t",
                      "train.tick_kimg=100", "train.snapshot_ticks=1000", "train.snapshot_minutes=0.00002",
-                     "train.keep_checkpoints=0", check=0).stdout.strip())
+                     "train.keep_checkpoints=0", env=ONE, check=0).stdout.strip())
     names = list_checkpoints(timed / "checkpoints")
     assert len(names) >= 3, names  # several wall-clock checkpoints before the final one
     _same(ref, timed)
     # Resuming from a mid-tick wall-clock checkpoint still ends where the uninterrupted run ends.
     mid = names[len(names) // 2]
-    cli("resume", timed, "--kimg", KIMG, "--checkpoint", mid.name, check=0)
+    cli("resume", timed, "--kimg", KIMG, "--checkpoint", mid.name, env=ONE, check=0)
     _same(ref, timed)
 
 
 def test_kill_before_first_checkpoint_then_random_kill_then_resume_is_exact(tmp_path, fmnist28, cli):
-    ref = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "ref", check=0).stdout.strip())
+    ref = Path(cli("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "ref", env=ONE, check=0).stdout.strip())
     proc = _spawn("train", *ARGS, "--data", fmnist28, "--kimg", KIMG, "--outdir", tmp_path / "k")
     run = None
     deadline = time.time() + 120
@@ -72,5 +76,5 @@ def test_kill_before_first_checkpoint_then_random_kill_then_resume_is_exact(tmp_
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
     proc.wait()
-    cli("resume", run, "--kimg", KIMG, check=0)
+    cli("resume", run, "--kimg", KIMG, env=ONE, check=0)
     _same(ref, run)

@@ -28,6 +28,10 @@ TINY = ["--preset", "progan-tiny", "model.z_dim=16", "model.fmap_base=64", "mode
 END = "0.48"  # into the 32x32 stabilise phase
 
 
+# Float results depend on the intra-op thread count: every run compared here uses one thread, as the killed ones do.
+ONE = {"OMP_NUM_THREADS": "1"}
+
+
 def _state(run: Path) -> dict:
     return load_file(str(latest_checkpoint(run / "checkpoints")))
 
@@ -44,28 +48,28 @@ def _stage(run: Path) -> dict:
 
 
 def test_resume_mid_fade_at_boundary_and_mid_stabilise_is_exact(tmp_path, fmnist32, cli):
-    straight = Path(cli("train", *TINY, "--data", fmnist32, "--kimg", END, "--outdir", tmp_path / "a", check=0).stdout.strip())
+    straight = Path(cli("train", *TINY, "--data", fmnist32, "--kimg", END, "--outdir", tmp_path / "a", env=ONE, check=0).stdout.strip())
     assert _stage(straight)["resolution"] == 32 and _stage(straight)["kind"] == "stabilise"
     stats = [json.loads(x) for x in (straight / "stats.jsonl").read_text().splitlines()]
     assert {s["Schedule/resolution"] for s in stats} == {4, 8, 16, 32}
     assert any(0 < s["Schedule/alpha"] < 1 for s in stats) and {s["Schedule/lr_g"] for s in stats} >= {0.003}
 
-    run = Path(cli("train", *TINY, "--data", fmnist32, "--kimg", "0.096", "--outdir", tmp_path / "b", check=0).stdout.strip())
+    run = Path(cli("train", *TINY, "--data", fmnist32, "--kimg", "0.096", "--outdir", tmp_path / "b", env=ONE, check=0).stdout.strip())
     st = _stage(run)
     assert (st["kind"], st["resolution"]) == ("fade", 8) and 0 < st["alpha"] < 1  # stopped mid-fade
-    cli("resume", run, "--kimg", "0.128", check=0)  # exactly at the fade -> stabilise boundary (optimizers reset next)
+    cli("resume", run, "--kimg", "0.128", env=ONE, check=0)  # exactly at the fade -> stabilise boundary (optimizers reset next)
     # The networks last ran at the fade's final step (alpha 56/64); the next step starts the stabilise phase.
     assert _stage(run)["kind"] == "fade" and _stage(run)["alpha"] == 0.875
-    cli("resume", run, "--kimg", "0.176", check=0)  # mid-stabilise at 8x8
+    cli("resume", run, "--kimg", "0.176", env=ONE, check=0)  # mid-stabilise at 8x8
     assert (_stage(run)["kind"], _stage(run)["resolution"]) == ("stabilise", 8)
-    cli("resume", run, "--kimg", END, check=0)
+    cli("resume", run, "--kimg", END, env=ONE, check=0)
     _same(straight, run)
 
     # Samples from both are identical and say where in the schedule the network is.
     outs = []
     for r in (straight, run):
         p = cli("sample", r, "--seeds", "0-3", "--grid", "--json", "--no-provenance", "--outdir", tmp_path / f"s{len(outs)}",
-                check=0)
+                env=ONE, check=0)
         outs.append(json.loads(p.stdout))
     assert outs[0]["resolution"] == 32 and outs[0]["alpha"] == 1.0
     assert Path(outs[0]["files"][0]).read_bytes() == Path(outs[1]["files"][0]).read_bytes()
@@ -74,7 +78,7 @@ def test_resume_mid_fade_at_boundary_and_mid_stabilise_is_exact(tmp_path, fmnist
 
 
 def test_sigkill_during_a_fade_then_resume_is_exact(tmp_path, fmnist32, cli):
-    straight = Path(cli("train", *TINY, "--data", fmnist32, "--kimg", END, "--outdir", tmp_path / "a", check=0).stdout.strip())
+    straight = Path(cli("train", *TINY, "--data", fmnist32, "--kimg", END, "--outdir", tmp_path / "a", env=ONE, check=0).stdout.strip())
     proc = subprocess.Popen([sys.executable, "-m", "ganctl", "train", *TINY, "--data", str(fmnist32), "--kimg", END,
                              "--outdir", str(tmp_path / "k"), "train.keep_checkpoints=0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
@@ -93,19 +97,19 @@ def test_sigkill_during_a_fade_then_resume_is_exact(tmp_path, fmnist32, cli):
     proc.wait()
     assert killed_in is not None, "the run ended before the 16x16 fade-in"
     # A mid-fade checkpoint samples at its own resolution and alpha.
-    p = cli("sample", run, "--seeds", "0-1", "--json", "--outdir", tmp_path / "mid", check=0)
+    p = cli("sample", run, "--seeds", "0-1", "--json", "--outdir", tmp_path / "mid", env=ONE, check=0)
     info = json.loads(p.stdout)
     assert info["resolution"] == 16 and 0 <= info["alpha"] < 1
-    stage = json.loads(cli("info", run, "--json", check=0).stdout)["stage"]
+    stage = json.loads(cli("info", run, "--json", env=ONE, check=0).stdout)["stage"]
     assert stage == _stage(run) and stage["resolution"] == info["resolution"]
-    cli("resume", run, "--kimg", END, check=0)
+    cli("resume", run, "--kimg", END, env=ONE, check=0)
     _same(straight, run)
 
 
 @pytest.mark.slow  # 2 gloo processes; the 2-process engine path is covered by the default distributed tests
 def test_two_processes_match_one(tmp_path, fmnist32, cli):
     args = [*TINY, "progressive.batch_gpu={4: 8, 8: 4, 16: 8, 32: 4}", "--data", fmnist32, "--kimg", "0.256"]
-    one = Path(cli("train", *args, "--outdir", tmp_path / "one", check=0).stdout.strip())
+    one = Path(cli("train", *args, "--outdir", tmp_path / "one", env=ONE, check=0).stdout.strip())
     p = subprocess.run([sys.executable, "-m", "ganctl", "train", "--gpus", "2", *map(str, args), "--outdir", str(tmp_path / "two")],
                        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=600)
     assert p.returncode == 0, p.stderr
