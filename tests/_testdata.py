@@ -50,3 +50,8 @@ def run_cli(*args, cwd=None, env=None, check=None, timeout=600) -> subprocess.Co
     if check is not None:
         assert proc.returncode == check, f"exit {proc.returncode} != {check}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}"
     return proc
+
+
+def count_params(module) -> int:
+    """Parameters of a network (buffers such as spectral-norm vectors are not parameters)."""
+    return sum(p.numel() for p in module.parameters())

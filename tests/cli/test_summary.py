@@ -3,6 +3,8 @@ CLI; the totals are the published counts (StyleGAN2 config F, ProGAN) or the bui
 
 from __future__ import annotations
 
+from _testdata import count_params as count
+
 import json
 
 import pytest
@@ -15,10 +17,6 @@ from ganctl.models import build_networks
 
 def summary(cli, *args):
     return json.loads(cli("presets", "show", *args, "--summary", "--json", check=0).stdout)
-
-
-def count(m):
-    return sum(p.numel() for p in m.parameters())
 
 
 def test_stylegan_ffhq_at_1024_is_config_f(cli):

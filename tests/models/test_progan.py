@@ -3,6 +3,8 @@ checkpoints and G_ema), equalised learning rate, pixelnorm, minibatch stddev, tr
 
 from __future__ import annotations
 
+from _testdata import count_params as count
+
 import math
 
 import pytest
@@ -18,10 +20,6 @@ from ganctl.models.progan.layers import EqualizedConv2d, pixel_norm
 TINY = {**DEFAULTS, "z_dim": 16, "fmap_base": 128, "fmap_max": 16, "embed_dim": 8}
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-
-
-def count(m):
-    return sum(p.numel() for p in m.parameters())
 
 
 def tiny(res=32, channels=3, classes=0, **kw):

@@ -3,6 +3,8 @@ FIR alignment of the resampling convs, and resolution checks."""
 
 from __future__ import annotations
 
+from _testdata import count_params as count
+
 import pytest
 import torch
 
@@ -16,10 +18,6 @@ TINY = {**DEFAULTS, "z_dim": 32, "w_dim": 32, "mapping_layers": 2, "channel_base
 
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")
-
-
-def count(m):
-    return sum(p.numel() for p in m.parameters())
 
 
 def tiny(res=32, channels=3, classes=0, **kw):
