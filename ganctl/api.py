@@ -175,12 +175,13 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
 def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncation_psi: float = 1.0,
            truncation_cutoff: int | None = None, class_idx: int | None = None, grid: bool = False,
            outdir: str = "samples", noise_mode: str = "const", device: str = "auto", batch_size: int = 32,
-           workers: int | None = None, standing_stats: int = 0, provenance: bool = True) -> dict:
+           workers: int | None = None, standing_stats: int = 0, provenance: bool = True, output=None) -> dict:
     """Write one PNG per seed (seed0042.png) and/or a grid (grid.png); returns the paths written.
     `workers` PNG-encoding threads (default: CPU count, at most 8; 1 writes in the calling thread).
     `standing_stats` N > 0: first replace G's batch-norm statistics by the average of N forward passes (BigGAN).
     Each PNG carries the AI-generated provenance statement and its seed, class, psi, noise mode and network sha256
-    (sampling/provenance.py) unless `provenance` is False."""
+    (sampling/provenance.py) unless `provenance` is False; `output` (sampling/output.OutputPolicy) adds the watermark
+    and/or a signed C2PA manifest."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import make_grid, save_png
     from ganctl.sampling.provenance import for_network, seed_list
@@ -192,8 +193,14 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
     gen = load_generator(source, device)
     if standing_stats:
         gen.use_standing_stats(standing_stats)
+    if output is not None and output.watermark and not grid:
+        from ganctl.sampling.watermark import check_size
+
+        res = gen.stage()["resolution"]
+        if res:
+            check_size(res, res, "model's output")  # refuse before generating, not from the writer threads
     prov = for_network(gen.path, class_idx=class_idx, truncation_psi=truncation_psi,
-                       noise_mode=noise_mode) if provenance else None
+                       noise_mode=noise_mode, output=output) if provenance else None
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     batches = []
@@ -216,7 +223,8 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
 
 def interpolate(source: str | None = None, seeds: Iterable[int] = (0, 1), steps: int = 30, method: str = "slerp",
                 space: str = "z", loop: bool = False, out: str = "interp.gif", truncation_psi: float = 1.0,
-                class_idx: int | None = None, fps: int = 24, device: str = "auto", provenance: bool = True) -> dict:
+                class_idx: int | None = None, fps: int = 24, device: str = "auto", provenance: bool = True,
+                output=None) -> dict:
     from ganctl.sampling.interpolate import interpolate_frames, write_frames
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.provenance import for_network, seed_list
@@ -225,14 +233,15 @@ def interpolate(source: str | None = None, seeds: Iterable[int] = (0, 1), steps:
     frames = interpolate_frames(gen, list(seeds), steps, method=method, space=space, loop=loop,
                                 truncation_psi=truncation_psi, class_idx=class_idx)
     prov = for_network(gen.path, kind="frames", seeds=seed_list(seeds), class_idx=class_idx,
-                       truncation_psi=truncation_psi, noise_mode="const") if provenance else None
+                       truncation_psi=truncation_psi, noise_mode="const", output=output) if provenance else None
     paths = write_frames(frames, out, fps=fps, provenance=prov)
     return {"checkpoint": str(gen.path), "frames": int(frames.shape[0]), "files": paths}
 
 
 def style_mix(source: str | None, row_seeds, col_seeds, styles, truncation_psi: float = 1.0,
               truncation_cutoff: int | None = None, noise_mode: str = "const", class_idx: int | None = None,
-              out: str = "style-mix.png", singles: str | None = None, device: str = "auto", provenance: bool = True) -> dict:
+              out: str = "style-mix.png", singles: str | None = None, device: str = "auto", provenance: bool = True,
+              output=None) -> dict:
     """The classic style-mixing grid (and, with `singles`, each cell as its own PNG)."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import save_png
@@ -245,7 +254,7 @@ def style_mix(source: str | None, row_seeds, col_seeds, styles, truncation_psi: 
     grid, cells = style_mix_grid(gen.G, row_seeds, col_seeds, styles, truncation_psi, truncation_cutoff, noise_mode,
                                  class_idx, gen.device)
     prov = for_network(gen.path, kind="style-mix", class_idx=class_idx, truncation_psi=truncation_psi,
-                       noise_mode=noise_mode) if provenance else None
+                       noise_mode=noise_mode, output=output) if provenance else None
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     files = [str(save_png(grid, out, prov.with_(seeds=f"rows {seed_list(row_seeds)} / cols {seed_list(col_seeds)}")
                           if prov else None))]
@@ -436,3 +445,34 @@ def ppl(run: str, **options) -> dict:
     from ganctl.metrics.ppl import perceptual_path_length
 
     return perceptual_path_length(run, **options)
+
+
+def provenance_verify(files: Iterable[str], trust: str | None = None) -> list[dict]:
+    """Each file's provenance statement plus its C2PA content-credential state (valid, untrusted, invalid, unsigned;
+    see ganctl.sampling.credentials.verify), checked offline against the `trust` anchors (PEM)."""
+    from ganctl.sampling.credentials import verify
+    from ganctl.sampling.provenance import read
+
+    return [{**read(f), **verify(f, trust)} for f in files]
+
+
+def watermark_detect(files: Iterable[str], search: bool = True) -> list[dict]:
+    """ganctl's invisible watermark in each image (PNG, JPEG, WebP, GIF first frame): matching magic bits, the decoded
+    payload and a verdict (see ganctl.sampling.watermark.detect)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from ganctl.sampling import watermark
+
+    out = []
+    for f in files:
+        p = Path(f)
+        if not p.is_file():
+            raise UsageError(f"{p}: no such file")
+        try:
+            with Image.open(p) as im:
+                arr = np.asarray(im.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as e:
+            raise UsageError(f"{p}: not a readable image ({e})") from None
+        out.append({"file": str(p), **watermark.detect(arr, search=search).as_dict()})
+    return out

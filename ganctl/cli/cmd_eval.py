@@ -73,22 +73,41 @@ def register(app: typer.Typer) -> None:
                    {"precision": min_precision, "recall": min_recall})
 
     @app.command("provenance", help="Read the provenance statement ganctl writes into images and videos (XMP "
-                 "Iptc4xmpExt:DigitalSourceType in PNGs, the GIF comment, MP4 `comment` metadata).\n\n"
-                 "Example: ganctl provenance out/seed0042.png --json\n\n"
-                 "Prints one line per file: the IPTC digital source type (or 'none') and ganctl's fields.")
+                 "Iptc4xmpExt:DigitalSourceType in PNGs, the GIF comment, MP4 `comment` metadata) and verify their "
+                 "signed C2PA content credentials (offline; needs `pip install 'ganctl[c2pa]'`).\n\n"
+                 "Example: ganctl provenance out/seed0042.png --trust ca.pem --require trusted --json\n\n"
+                 "Prints one line per file: the IPTC digital source type (or 'none'), the credential state (valid = "
+                 "signed and trusted, untrusted = intact but the signer is not trusted, invalid = changed after "
+                 "signing, unsigned) and ganctl's fields.\n\n"
+                 "Exit codes (worst file wins): 5 some file invalid; 3 some file unsigned (with --require signed or "
+                 "trusted); 4 some signer untrusted (with --require trusted); 2 bad input; else 0.")
     def provenance(
         files: List[str] = typer.Argument(..., help="PNG, GIF or MP4 files."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list with every field per file."),
+        trust: Optional[str] = typer.Option(None, "--trust", metavar="CA.pem", help="Trusted root certificates (PEM) "
+                                            "for the C2PA signer; without it every signer is untrusted."),
+        require: str = typer.Option("any", "--require", help="any, signed or trusted: what the exit code demands."),
     ) -> None:
         from ganctl import api
+        from ganctl.errors import UsageError
+        from ganctl.sampling.credentials import exit_code
 
-        res = api.provenance(files)
+        if require not in ("any", "signed", "trusted"):
+            raise UsageError(f"--require {require!r}: use any, signed or trusted")
+        res = api.provenance_verify(files, trust)
         if as_json:
             print(json.dumps(res, indent=1))
-            return
-        for r in res:
-            extra = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("file", "format", "ai_generated", "digital_source_type"))
-            print(f"{r['file']}: {r['digital_source_type'] or 'none'}" + (f" ({extra})" if extra else ""))
+        else:
+            skip = ("file", "format", "ai_generated", "digital_source_type", "c2pa", "c2pa_errors", "c2pa_note",
+                    "c2pa_action", "c2pa_digital_source_type")
+            for r in res:
+                extra = ", ".join(f"{k}={v}" for k, v in r.items() if k not in skip and v is not None)
+                why = f" [{'; '.join(r['c2pa_errors'])[:300]}]" if r.get("c2pa_errors") and r["c2pa"] == "invalid" else ""
+                print(f"{r['file']}: {r['digital_source_type'] or 'none'}; credentials {r['c2pa']}{why}"
+                      + (f" ({extra})" if extra else ""))
+        rc = exit_code(res, require)
+        if rc:
+            raise typer.Exit(rc)
 
     @app.command("nearest", help="Memorisation check: for N generated images, the nearest training images in pixel "
                  "space and Inception feature space, the distance distribution against the training set's own "

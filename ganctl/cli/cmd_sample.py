@@ -7,10 +7,22 @@ from typing import Optional
 
 import typer
 
+from ganctl.cli.output_options import (key_option, output_policy, sign_option, watermark_option,
+                                        watermark_payload_option)
+
 SOURCE_HELP = "A run directory or checkpoint (.safetensors). Default: the newest run under ./runs."
 CKPT_HELP = "Which checkpoint of the run: best (kept when trained with train.metrics), latest, or a file name in RUN/checkpoints."
 PROV_HELP = ("Do not write the AI-generated provenance statement (XMP in PNGs, GIF comment, MP4 metadata; read it back "
              "with `ganctl provenance FILE`).")
+
+
+def _policy(no_provenance: bool, sign, key, watermark, watermark_payload):
+    policy = output_policy(sign, key, watermark, watermark_payload)
+    if policy is not None and no_provenance:
+        from ganctl.errors import UsageError
+
+        raise UsageError("--no-provenance: cannot be combined with --sign/--watermark (they state what the image is)")
+    return policy
 
 
 def register(app: typer.Typer) -> None:
@@ -34,6 +46,10 @@ def register(app: typer.Typer) -> None:
         workers: Optional[int] = typer.Option(None, "--workers", help="PNG-encoding threads (default: CPUs, max 8; 1 = no pool)."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
+        sign: Optional[str] = sign_option(),
+        key: Optional[str] = key_option(),
+        watermark: bool = watermark_option(),
+        watermark_payload: Optional[str] = watermark_payload_option(),
         standing_stats: int = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average "
                                            "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
     ) -> None:
@@ -49,9 +65,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
+        output = _policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
-                         batch_size, workers, standing_stats, provenance=not no_provenance)
+                         batch_size, workers, standing_stats, provenance=not no_provenance, output=output)
         if as_json:
             print(json.dumps(res))
         else:
@@ -74,13 +91,18 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device"),
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
+        sign: Optional[str] = sign_option(),
+        key: Optional[str] = key_option(),
+        watermark: bool = watermark_option(),
+        watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
+        output = _policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
         res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device,
-                              provenance=not no_provenance)
+                              provenance=not no_provenance, output=output)
         typer.echo(f"{res['frames']} frames from {res['checkpoint']}", err=True)
         print(out)
 
@@ -101,13 +123,18 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device"),
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
+        sign: Optional[str] = sign_option(),
+        key: Optional[str] = key_option(),
+        watermark: bool = watermark_option(),
+        watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
+        output = _policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
         res = api.style_mix(source, parse_seeds(rows, "--rows"), parse_seeds(cols, "--cols"), parse_seeds(styles, "--styles"),
                             truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device,
-                            provenance=not no_provenance)
+                            provenance=not no_provenance, output=output)
         typer.echo(f"{res['rows']}x{res['cols']} style-mix grid from {res['checkpoint']}", err=True)
         print(out)

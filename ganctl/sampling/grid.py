@@ -29,16 +29,22 @@ def make_grid(images_u8: torch.Tensor, cols: int | None = None) -> np.ndarray:
 
 def save_png(array_hwc: np.ndarray, path: str | os.PathLike, provenance=True) -> Path:
     """Write atomically (temp + rename) so a reader never sees half a PNG. `provenance`: True writes the default
-    AI-generated statement (sampling/provenance.py), a Provenance adds its fields, None/False writes none."""
+    AI-generated statement (sampling/provenance.py), a Provenance adds its fields, None/False writes none.
+    A Provenance's output policy (sampling/output.py) watermarks the pixels and/or signs the file before the rename:
+    this is the one place every generated PNG passes through."""
     from PIL import Image
 
-    from ganctl.sampling.provenance import png_info
+    from ganctl.sampling.output import mark_pixels, sign_in_place
+    from ganctl.sampling.provenance import png_info, resolve
 
     path = Path(path)
+    prov = resolve(provenance)
+    array_hwc = mark_pixels(array_hwc, prov)
     img = Image.fromarray(array_hwc[..., 0] if array_hwc.shape[-1] == 1 else array_hwc)
     tmp = path.with_name(path.name + ".tmp")
     try:
-        img.save(tmp, format="PNG", pnginfo=png_info(provenance))
+        img.save(tmp, format="PNG", pnginfo=png_info(prov))
+        sign_in_place(tmp, path.name, prov)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # never leave a half-written temp file behind

@@ -93,24 +93,34 @@ def _frames_hwc(frames: torch.Tensor) -> np.ndarray:
 
 
 def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24, provenance=True) -> list[str]:
-    """`provenance` as in grid.save_png (True: the default statement; None/False: none)."""
+    """`provenance` as in grid.save_png (True: the default statement; None/False: none). Its output policy
+    (sampling/output.py) watermarks every frame and signs the GIF/MP4 (PNG frames: through save_png)."""
     from PIL import Image
 
     from ganctl.sampling.grid import save_png
+    from ganctl.sampling.output import mark_pixels, sign_in_place
     from ganctl.sampling.provenance import resolve
 
     prov = resolve(provenance)
     out = Path(out)
     arr = _frames_hwc(frames)
     suffix = out.suffix.lower()
+    if suffix in (".gif", ".mp4"):
+        # PNG frames are marked by save_png; a GIF's 256-colour palette costs the mark more than JPEG does (see README).
+        arr = np.stack([mark_pixels(a, prov) for a in arr]) if prov is not None and prov.output is not None else arr
     if suffix == ".gif":
         out.parent.mkdir(parents=True, exist_ok=True)
         imgs = [Image.fromarray(a) for a in arr]
         tmp = out.with_name(out.name + ".tmp")
         extra = {"comment": prov.statement().encode()} if prov is not None else {}
-        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=max(int(1000 / fps), 20), loop=0,
-                     **extra)
-        os.replace(tmp, out)
+        try:
+            imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=max(int(1000 / fps), 20),
+                         loop=0, **extra)
+            sign_in_place(tmp, out.name, prov)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return [str(out)]
     if suffix == ".mp4":
         ffmpeg = shutil.which("ffmpeg")
@@ -132,6 +142,11 @@ def write_frames(frames: torch.Tensor, out: str | os.PathLike, fps: int = 24, pr
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
             raise UsageError(f"--out {out}: ffmpeg failed: {proc.stderr.decode(errors='replace').strip()[:200]}")
+        try:
+            sign_in_place(tmp, out.name, prov)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, out)
         return [str(out)]
     if suffix:

@@ -7,8 +7,9 @@ keyword (what the XMP spec, exiftool and Pillow's `im.info["xmp"]` expect). Next
 and version, the network file's sha256, seed(s), class, truncation psi, noise mode. GIF has one comment extension and
 MP4 a `comment` metadata tag: both get a one-line statement with the same URI and fields.
 
-This is a label, not a signature: anyone can strip or forge it. C2PA signing needs a certificate (and a timestamp
-authority for trust), so it cannot be an offline default.
+This is a label, not a signature: anyone can strip or forge it. A Provenance can carry an output policy
+(sampling/output.py) that also watermarks the pixels and signs the file with a C2PA manifest (sampling/credentials.py);
+signing needs the user's certificate, so it is never a default.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import quoteattr
+
+if TYPE_CHECKING:
+    from ganctl.sampling.output import OutputPolicy
 
 DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 # IPTC's term for a picture that combines generated and other (here: real training) images, e.g. `ganctl nearest`.
@@ -58,9 +63,11 @@ class Provenance:
     tool: str = "ganctl"
     version: str = field(default_factory=_version)
     source_type: str = DIGITAL_SOURCE_TYPE  # the IPTC DigitalSourceType URI
+    # What the writers do besides stating this: watermark, C2PA signing (sampling/output.py). Not written as a field.
+    output: "OutputPolicy | None" = field(default=None, compare=False)
 
     def fields(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None and k != "source_type"}
+        return {k: v for k, v in asdict(self).items() if v is not None and k not in ("source_type", "output")}
 
     def with_(self, **kw) -> "Provenance":
         return replace(self, **kw)
