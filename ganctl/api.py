@@ -68,6 +68,9 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
         cfg, init_tensors, origin = init_from(init, cfg, ds.resolution, ds.channels, ds.num_classes)
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     check_buildable(cfg, ds)  # a bad model key or schedule map is refused before the run directory exists
+    from ganctl.engine.energy import parse_setting
+
+    parse_setting(cfg["train"]["energy"])  # likewise a bad train.energy
     rank, _ = distributed.dist_info()
     run_dir = None
     if rank == 0:

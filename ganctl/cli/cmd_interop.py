@@ -23,6 +23,9 @@ def _human(info: dict) -> str:
     if info.get("source"):
         s = info["source"]
         lines.append(f"converted from: {s.get('path')} ({s.get('format')}, sha256 {s.get('sha256')})")
+    if info.get("energy"):
+        e = info["energy"]
+        lines.append(f"energy:     {e['kwh']:.6g} kWh, {e['co2_kg']:.6g} kg CO2e ({e['country']}; {e['method']})")
     model = info["config"]["model"]
     lines.append("model:      " + ", ".join(f"{k}={v}" for k, v in model.items()))
     return "\n".join(lines)

@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from ganctl.cli.output_options import energy_country_option, energy_option
+
 INPUT_HELP = "Image folder, .zip, prepared dataset, run directory / checkpoint (with --num)"
 
 
@@ -89,14 +91,19 @@ def register(app: typer.Typer) -> None:
         weights: Optional[str] = weights_opt, device: str = device_opt, batch_size: int = batch_opt, workers: int = workers_opt,
         num: Optional[int] = num_opt, truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
         as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt, checkpoint: Optional[str] = ckpt_opt,
+        energy: bool = energy_option(), energy_country: Optional[str] = energy_country_option(),
     ) -> None:
         from ganctl import api
+        from ganctl.engine.energy import measuring
         from ganctl.metrics import compute
 
         a, b = api.select_checkpoints([a, b], checkpoint)
-        res = _run(compute.fid, a=a, b=b, weights=weights, protocol=protocol, device=device,
-                   batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
-                   class_idx=class_idx, save_stats_path=save_stats, tf32=tf32, progress=progress)
+        with measuring(energy, energy_country) as used:
+            res = _run(compute.fid, a=a, b=b, weights=weights, protocol=protocol, device=device,
+                       batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
+                       class_idx=class_idx, save_stats_path=save_stats, tf32=tf32, progress=progress)
+        if used and isinstance(res[0], dict):
+            res[0]["energy"] = used
         _emit(res, "fid", as_json, "--max", max_fid, lambda v: v > max_fid)
 
     @app.command("is", help="Inception Score of an image set (torch-fidelity's numbers by default: 10 splits).\n\n"

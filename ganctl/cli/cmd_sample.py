@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from ganctl.cli.output_options import (key_option, output_policy, sign_option, watermark_option,
-                                        watermark_payload_option)
+from ganctl.cli.output_options import (energy_country_option, energy_option, key_option, output_policy, sign_option,
+                                        watermark_option, watermark_payload_option)
 
 SOURCE_HELP = "A run directory or checkpoint (.safetensors). Default: the newest run under ./runs."
 CKPT_HELP = "Which checkpoint of the run: best (kept when trained with train.metrics), latest, or a file name in RUN/checkpoints."
@@ -50,6 +50,8 @@ def register(app: typer.Typer) -> None:
         key: Optional[str] = key_option(),
         watermark: bool = watermark_option(),
         watermark_payload: Optional[str] = watermark_payload_option(),
+        energy: bool = energy_option(),
+        energy_country: Optional[str] = energy_country_option(),
         standing_stats: int = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average "
                                            "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
     ) -> None:
@@ -65,10 +67,17 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--noise-mode {noise_mode!r}: use const, random or none")
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
+        from ganctl.engine.energy import measuring
+
         output = _policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
-        res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
-                         batch_size, workers, standing_stats, provenance=not no_provenance, output=output)
+        with measuring(energy, energy_country) as used:
+            res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode,
+                             device, batch_size, workers, standing_stats, provenance=not no_provenance, output=output)
+        if used:
+            res["energy"] = used
+            if used.get("note"):
+                typer.echo(f"warning: {used['note']}", err=True)
         if as_json:
             print(json.dumps(res))
         else:

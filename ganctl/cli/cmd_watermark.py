@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
     @wm.command("detect", help="Detect ganctl's watermark: how many of its 32 fixed identifier bits match, the 32-bit "
                 "payload (default: the first 32 bits of the network file's sha256) and a verdict: watermarked "
-                "(>= 25/32 bits), likely (22-24), not detected.\n\n"
+                "(>= 28/32 bits), likely (25-27), not detected.\n\n"
                 "Example: ganctl watermark detect out/grid.png shared.jpg --json\n\n"
                 "Exit codes: 0 every file watermarked, 3 some file not (verdict likely or not detected), 2 bad input.")
     def detect(

@@ -42,3 +42,14 @@ def output_policy(sign, key, watermark, watermark_payload, config: dict | None =
     from ganctl.sampling.output import make_policy
 
     return make_policy(sign, key, watermark, watermark_payload, config)
+
+
+def energy_option():
+    return typer.Option(False, "--energy", help="Measure the command's energy (kWh) and emissions (kg CO2e) with "
+                                                "codecarbon, offline (`pip install 'ganctl[energy]'`); in --json under "
+                                                "`energy`, with the method. Adds a few seconds (codecarbon's start-up).")
+
+
+def energy_country_option():
+    return typer.Option(None, "--energy-country", metavar="ISO3", help="Grid carbon intensity of this country (e.g. "
+                                                                        "FRA); default: world average.")

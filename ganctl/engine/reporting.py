@@ -10,13 +10,16 @@ import time
 
 import torch
 
-from ganctl.engine import distributed, rundir
+from ganctl.engine import distributed, energy, rundir
 
 
 class TickReporter:
     def __init__(self, trainer):
         self.tr = trainer
         self.tb = self._tensorboard()
+        # Energy: rank 0 measures the whole machine (every rank would count it again); the checkpoint keeps the totals.
+        trainer.energy = energy.start(trainer.cfg["train"].get("energy"), getattr(trainer, "energy_prior", None),
+                                      trainer.emit) if trainer.rank == 0 else None
 
     def _tensorboard(self):
         tr = self.tr
@@ -43,6 +46,8 @@ class TickReporter:
             st = tr.stage
             rec.update({"Schedule/phase": st.index, "Schedule/resolution": st.resolution, "Schedule/alpha": st.alpha,
                         "Schedule/batch": st.batch, "Schedule/lr_g": st.lr_g, "Schedule/lr_d": st.lr_d})
+        if tr.energy is not None:
+            rec.update(tr.energy.tick_fields())
         if tr.device.type == "cuda":
             rec["Resources/peak_gpu_mem_gb"] = torch.cuda.max_memory_allocated(tr.device) / 2**30
         return rec
@@ -59,3 +64,7 @@ class TickReporter:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+        if self.tr.energy is not None:
+            self.tr.energy_totals = self.tr.energy.close()
+            if self.tr.energy.error:
+                self.tr.emit({"type": "warning", "text": self.tr.energy.error})

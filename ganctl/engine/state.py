@@ -50,6 +50,11 @@ def state_tensors(trainer) -> tuple[dict, dict]:
     }
     if trainer.origin:
         meta["origin"] = trainer.origin
+    # The run's energy totals so far (engine/energy.py; resume adds to them), or what earlier sessions measured.
+    energy = getattr(trainer, "energy", None)
+    totals = (energy.totals() if energy is not None else None) or getattr(trainer, "energy_prior", None)
+    if totals:
+        meta["energy"] = totals
     return tensors, meta
 
 
@@ -71,6 +76,7 @@ def load_state(trainer, path: Path) -> None:
     for key, opt in _optimizers(trainer):
         opt.load_state_dict(ckpt.unflatten_optimizer(key, tensors, meta["optimizers"][key]))
     torch.set_rng_state(tensors["rng/torch"])
+    trainer.energy_prior = meta.get("energy")
 
 
 def save_checkpoint(trainer, best: bool = False) -> Path | None:

@@ -462,4 +462,5 @@ class Trainer:
                 signal.signal(sig, h)
             reporter.close()
         self.emit({"type": "done", "kimg": self.cur_nimg / 1000, "run_dir": str(self.run_dir)})
-        return {"kimg": self.cur_nimg / 1000, "run_dir": str(self.run_dir), "seconds": self.total_time}
+        res = {"kimg": self.cur_nimg / 1000, "run_dir": str(self.run_dir), "seconds": self.total_time}
+        return {**res, "energy": self.energy_totals} if getattr(self, "energy_totals", None) else res

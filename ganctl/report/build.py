@@ -41,6 +41,8 @@ def _plots(stats: list[dict], metrics: list[dict], out: Path) -> list[tuple[str,
     add("Learning rates", "lr", {k: series(stats, k) for k in ("Schedule/lr_g", "Schedule/lr_d")}, ylabel="lr")
     add("Resolution and fade-in alpha", "schedule", {k: series(stats, k) for k in ("Schedule/resolution", "Schedule/alpha")})
     add("Timing", "timing", {k: series(stats, k) for k in ("Timing/sec_per_kimg",)}, ylabel="seconds per kimg")
+    method = next((r["Energy/method"] for r in reversed(stats) if r.get("Energy/method")), "")
+    add(f"Energy, run total ({method})", "energy", {k: series(stats, k) for k in ("Energy/kwh",)}, ylabel="kWh")
     return made
 
 
@@ -67,6 +69,7 @@ def summarize(run: Path, cfg: dict, stats: list[dict], metrics: list[dict]) -> d
          "kimg": last.get("Progress/kimg", 0.0), "target_kimg": cfg["train"]["kimg"], "ticks": len(stats),
          "train_seconds": last.get("Timing/total_sec"), "sec_per_kimg": last.get("Timing/sec_per_kimg"),
          "latest_losses": {k: v for k, v in last.items() if k.startswith("Loss/") and "/scores/" not in k},
+         "energy_kwh": last.get("Energy/kwh"), "co2_kg": last.get("Energy/co2_kg"), "energy_method": last.get("Energy/method"),
          "latest_checkpoint": str(ckpt.latest_checkpoint(ckpt_dir) or ""), "best_checkpoint": str(ckpt.best_checkpoint(ckpt_dir) or ""),
          "metrics": {}}
     for m in sorted({r["metric"] for r in metrics}):
@@ -80,6 +83,8 @@ def summarize(run: Path, cfg: dict, stats: list[dict], metrics: list[dict]) -> d
 def summary_text(s: dict) -> str:
     lines = [f"{s['run']}: {s['family']} / {s['loss']}, {s['kimg']:.3f} of {s['target_kimg']:g} kimg in {s['ticks']} ticks"
              + (f", {s['train_seconds']:.0f} s ({s['sec_per_kimg']:.2f} s/kimg)" if s["train_seconds"] is not None else "")]
+    if s.get("energy_kwh") is not None:
+        lines.append(f"energy: {s['energy_kwh']:.6g} kWh, {s['co2_kg']:.6g} kg CO2e ({s['energy_method']})")
     if s["latest_losses"]:
         lines.append("latest losses: " + ", ".join(f"{k[5:]} {v:.4g}" for k, v in sorted(s["latest_losses"].items())))
     for m, v in s["metrics"].items():

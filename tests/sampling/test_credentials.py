@@ -5,6 +5,7 @@ ephemeral root CA + signing certificate made with `cryptography` (no network, no
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import struct
 import zlib
@@ -46,8 +47,11 @@ def chain(tmp_path_factory):
 
 def test_sign_verify_tamper_cli(tiny_cgan_run, chain, tmp_path, cli):
     out = tmp_path / "s"
-    cli("sample", tiny_cgan_run, "--seeds", "0-63", "--grid", "--outdir", out, "--sign", chain["cert"], "--key",
-        chain["key"], "--watermark", "--watermark-payload", "c0ffee00", check=0)
+    res = json.loads(cli("sample", tiny_cgan_run, "--seeds", "0-63", "--grid", "--outdir", out, "--sign", chain["cert"],
+                         "--key", chain["key"], "--watermark", "--watermark-payload", "c0ffee00", "--json", "--energy",
+                         check=0).stdout)
+    # --energy (codecarbon, when installed): the command's energy with its method, in --json.
+    assert "note" in res["energy"] if importlib.util.find_spec("codecarbon") is None else res["energy"]["kwh"] > 0
     grid = out / "grid.png"
     assert grid.is_file() and not list(out.glob("*.tmp*")) and not list(out.glob("*.signed"))
     change_one_pixel(grid, tmp_path / "tampered.png")
