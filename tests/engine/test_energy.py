@@ -91,3 +91,16 @@ def test_energy_off(fmnist32, tmp_path, one_cpu_thread):
     with pytest.raises(UsageError, match="train.energy"):
         api.train("cgan-fashion-mnist", str(fmnist32), str(tmp_path), kimg=0.032, overrides=["train.energy=often"])
     assert len(list(tmp_path.iterdir())) == n_runs  # refused before a run directory exists
+
+
+def test_without_codecarbon_one_line(monkeypatch):
+    from ganctl.engine import energy
+
+    monkeypatch.setitem(sys.modules, "codecarbon", None)  # what `import codecarbon` sees when it is not installed
+    events: list = []
+    assert energy.start(True, emit=events.append) is None
+    assert events == [{"type": "warning", "text": energy.MISSING}] and "pip install 'ganctl[energy]'" in energy.MISSING
+    assert energy.start(False, emit=events.append) is None and len(events) == 1
+    with energy.measuring(True) as used:
+        pass
+    assert used == {"note": energy.MISSING}
