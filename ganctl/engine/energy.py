@@ -106,6 +106,9 @@ class EnergyMeter:
                                               tracking_mode="machine", allow_multiple_runs=True, **kw)
             tracker.start()
             method = _method(tracker)
+            prior_method = self.method
+            if prior_method and prior_method != method:  # resumed elsewhere: say both, the total mixes them
+                method = f"{prior_method}; resumed with {method}"
             try:
                 while not self._stop.is_set():
                     self._wake.wait(self._interval)

@@ -96,7 +96,7 @@ def _luma(arr: np.ndarray) -> np.ndarray:
 
 
 def _blocks(y: np.ndarray) -> np.ndarray:
-    """(H, W) -> (By, Bx, 64-band coeffs) orthonormal 8x8 DCT of the whole blocks, band coefficients only."""
+    """(H, W) -> (By, Bx, len(BAND)): the orthonormal 8x8 DCT of the whole blocks, band coefficients only."""
     from scipy.fft import dctn
 
     by, bx = y.shape[0] // 8, y.shape[1] // 8
@@ -120,10 +120,10 @@ def _band_to_pixels(delta_band: np.ndarray, h: int, w: int) -> np.ndarray:
     return out
 
 
-def _slot_maps(by: int, bx: int, shift: tuple[int, int] = (0, 0)) -> tuple[np.ndarray, np.ndarray]:
+def _slot_maps(by: int, bx: int) -> tuple[np.ndarray, np.ndarray]:
+    """The tile's owner/sign maps repeated over a by x bx block grid."""
     owner, sign = _layout()
-    ri = (np.arange(by) + shift[0]) % TILE
-    ci = (np.arange(bx) + shift[1]) % TILE
+    ri, ci = np.arange(by) % TILE, np.arange(bx) % TILE
     return owner[ri][:, ci], sign[ri][:, ci]
 
 
@@ -154,7 +154,10 @@ def embed(arr: np.ndarray, data: int = 0, strength: float = STRENGTH) -> np.ndar
         if np.abs(d).max() < 0.5:
             break
         base = out.astype(np.float64)
-        base += d[..., None] if base.ndim == 3 else d
+        if base.ndim == 3:
+            base[..., :3] += d[..., None]  # the same change on R, G and B (or the one grey channel); alpha untouched
+        else:
+            base += d
         out = np.clip(np.rint(base), 0, 255).astype(np.uint8)
     return out
 
