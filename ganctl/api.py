@@ -183,13 +183,18 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
     (sampling/provenance.py) unless `provenance` is False."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import make_grid, save_png
+    from ganctl.sampling.onnx_generator import OnnxGenerator, is_onnx
     from ganctl.sampling.provenance import for_network, seed_list
     from ganctl.sampling.writer import PngWriter
 
     import torch
 
     seeds = list(seeds)
-    gen = load_generator(source, device)
+    if is_onnx(source):  # an exported graph, run by onnxruntime (ganctl/sampling/onnx_generator.py)
+        gen = OnnxGenerator(source, device)
+        truncation_psi = gen.truncation_psi(truncation_psi)
+    else:
+        gen = load_generator(source, device)
     if standing_stats:
         gen.use_standing_stats(standing_stats)
     prov = for_network(gen.path, class_idx=class_idx, truncation_psi=truncation_psi,
@@ -436,3 +441,13 @@ def ppl(run: str, **options) -> dict:
     from ganctl.metrics.ppl import perceptual_path_length
 
     return perceptual_path_length(run, **options)
+
+
+def export(source: str | None, out: str, format: str = "onnx", part: str = "full", truncation_psi: float | None = None,
+           truncation_cutoff: int | None = None, noise_mode: str = "const", uint8: bool = False, opset: int = 18) -> dict:
+    """Write a generator (or its mapping / synthesis part) as an ONNX graph; see ganctl.export.onnx_export."""
+    if format != "onnx":
+        raise UsageError(f"--format {format!r}: ganctl exports onnx")
+    from ganctl.export.onnx_export import export_onnx
+
+    return export_onnx(source, out, part, truncation_psi, truncation_cutoff, noise_mode, uint8, opset)
