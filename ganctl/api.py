@@ -451,3 +451,20 @@ def export(source: str | None, out: str, format: str = "onnx", part: str = "full
     from ganctl.export.onnx_export import export_onnx
 
     return export_onnx(source, out, part, truncation_psi, truncation_cutoff, noise_mode, uint8, opset)
+
+
+def serve(source: str | None, host: str = "127.0.0.1", port: int = 8000, device: str = "auto",
+          max_images: int = 64, max_batch: int = 16, on_ready=print, directions: str | None = None) -> dict:
+    """HTTP API for pipelines (PNG or JSON by seed, class, psi, noise mode); runs until interrupted. See ganctl.serve."""
+    from ganctl.serve.run import serve_forever
+
+    return serve_forever(source, host, port, page=False, on_ready=on_ready, device=device, directions=directions,
+                         max_images=max_images, max_batch=max_batch)
+
+
+def explore(source: str | None, host: str = "127.0.0.1", port: int = 0, device: str = "auto",
+            directions: str | None = None, on_ready=print) -> dict:
+    """The explorer web page (seed grid, truncation, classes, style mixing, interpolation, edits) plus the API."""
+    from ganctl.serve.run import serve_forever
+
+    return serve_forever(source, host, port, page=True, on_ready=on_ready, device=device, directions=directions)
