@@ -25,8 +25,9 @@ PARITY_TOL = 1e-4       # |onnxruntime - PyTorch| on [-1, 1] images
 def require_onnx():
     try:
         import onnx
-    except ImportError:
-        raise UsageError("ONNX export needs the onnx package: pip install 'ganctl[onnx]'") from None
+        import onnxscript  # noqa: F401  (torch.onnx's exporter builds the graph with it)
+    except ImportError as e:
+        raise UsageError(f"ONNX export needs {e.name}: pip install 'ganctl[onnx]'") from None
     return onnx
 
 
