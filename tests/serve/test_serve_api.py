@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -77,20 +78,25 @@ def test_worker_refuses_when_its_queue_is_full():
     from ganctl.serve.worker import Busy, GenerationWorker
 
     w = GenerationWorker(max_queue=1, timeout=30)
-    gate, results = threading.Event(), []
-    first = threading.Thread(target=lambda: results.append(w.run(lambda: gate.wait(30) and "first")))
+    started, gate, results = threading.Event(), threading.Event(), []
+
+    def first_job():
+        started.set()
+        gate.wait(30)
+        return "first"
+
+    first = threading.Thread(target=lambda: results.append(w.run(first_job)))
     first.start()
-    while w.queued:  # the worker has taken the first job
-        pass
+    assert started.wait(30)  # the worker is busy with the first job
     second = threading.Thread(target=lambda: results.append(w.run(lambda: "second")))
     second.start()
     while not w.queued:  # the second job waits in the queue
-        pass
+        time.sleep(0.01)
     with pytest.raises(Busy, match="busy"):
         w.run(lambda: "third")  # queue full: refused at once, no thread or memory piles up
     gate.set()
     first.join(), second.join()
-    assert results == ["first", "second"]
+    assert sorted(results) == ["first", "second"]
     w2 = GenerationWorker(max_queue=4, timeout=0.2)
     with pytest.raises(Busy, match="waited more than"):
         w2.run(lambda: threading.Event().wait(2))
