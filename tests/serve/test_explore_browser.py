@@ -1,7 +1,7 @@
 """`ganctl explore` in a real headless Chromium (Debian's chromium + chromedriver, driven by selenium): the page
 loads, picking a seed, moving the truncation slider and an edit direction's strength change the image (pixel
-comparison of element screenshots), 20 concurrent requests are all answered, a malformed request gets a JSON error
-and the server keeps serving. The explorer runs as the real CLI in a subprocess.
+comparison of element screenshots), interpolation and style mixing draw, 20 concurrent requests are all answered, a
+big request does not hold up a small one, a malformed request gets a JSON error and the server keeps serving. The explorer runs as the real CLI in a subprocess.
 
 GANCTL_WRITE_SCREENSHOT=1 also writes the page's screenshot to examples/explore.png (the README's picture).
 """
@@ -125,6 +125,11 @@ def test_page_controls_change_the_image(explorer, browser):
     assert _differs(seed7, edited)
     href = browser.find_element("id", "download").get_attribute("href")
     assert "seed=7" in href and "direction=0" in href
+    # interpolation and style mixing draw too
+    browser.find_element("id", "set-b").click()
+    _shot(browser, "interp", "b=7")
+    _wait(browser, "const m = [...document.querySelectorAll('#mix img')]; "
+                   "return m.length === 9 && m.every(i => i.complete && i.dataset.loaded);")
     # the page pages: next shows seeds 36..71
     browser.find_element("id", "page-next").click()
     _wait(browser, "return document.querySelector('#grid figure').dataset.seed === '36';")
@@ -145,6 +150,13 @@ def test_twenty_concurrent_requests_and_a_malformed_one(explorer, browser):
         Promise.all(reqs).then(done, e => done(String(e)));""")
     assert isinstance(statuses, list) and len(statuses) == 20
     assert all(s == 200 and t == "image/png" and n > 100 for s, t, n in statuses), statuses
+    # A big request (64 images, split into worker jobs) does not hold up a small one sent after it.
+    order = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1], order = [];
+        const big = fetch('/api/images?seeds=2000-2063&format=json').then(r => { order.push('big ' + r.status); });
+        setTimeout(() => fetch('/api/image?seed=3').then(r => { order.push('small ' + r.status); }), 50);
+        big.then(() => setTimeout(() => done(order), 200), e => done(String(e)));""")
+    assert order == ["small 200", "big 200"], order
     bad, good = browser.execute_async_script("""
         const done = arguments[arguments.length - 1];
         fetch('/api/image?seed=12&psi=lots').then(async r => {
