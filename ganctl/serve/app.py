@@ -26,10 +26,10 @@ class BadRequest(UsageError):
     pass
 
 
-def _int(args, key, default=None, lo=None, hi=None):
+def _int(args, key, default=None, lo=None, hi=None, required=False):
     raw = args.get(key)
     if raw is None or raw == "":
-        if default is None and lo is not None and key not in ("class", "cutoff"):
+        if required:
             raise BadRequest(f"{key}: missing; give an integer")
         return default
     try:
@@ -134,10 +134,10 @@ def create_app(renderer, worker, max_images: int = 64, max_batch: int = 16, page
     @app.get("/api/image")
     def api_image():
         a = request.args
-        seed = _int(a, "seed", None, 0, max_seed)
+        seed = _int(a, "seed", None, 0, max_seed, required=True)
         cls, psi, cutoff, noise = common(a)
         if a.get("direction") not in (None, ""):
-            k = _int(a, "direction", None, 0, max(len(info["directions"]) - 1, 0))
+            k = _int(a, "direction", None, 0, max(len(info["directions"]) - 1, 0), True)
             strength = _float(a, "strength", 0.0, -100.0, 100.0)
             data = worker.run(lambda: renderer.edit_png(seed, psi, cls, cutoff, noise, k, strength))
             return png(data, f"seed{seed:04d}-edit.png")
@@ -166,7 +166,7 @@ def create_app(renderer, worker, max_images: int = 64, max_batch: int = 16, page
         out = []
         for s, img in zip(seeds, imgs):
             data = worker.run(lambda s=s, img=img: renderer.seed_png(img, s, psi, cls, noise))
-            out.append({"seed": s, "class": renderer._class_of(s, cls), "file": f"seed{s:04d}.png",
+            out.append({"seed": s, "class": renderer.class_of(s, cls), "file": f"seed{s:04d}.png",
                         "sha256": hashlib.sha256(data).hexdigest(), "png_base64": base64.b64encode(data).decode()})
         return jsonify(network=info["network"], network_sha256=info["network_sha256"], truncation_psi=psi,
                        noise_mode=noise, images=out)
@@ -176,7 +176,7 @@ def create_app(renderer, worker, max_images: int = 64, max_batch: int = 16, page
         a = request.args
         if not info["style"]:
             raise BadRequest(f"/api/mix: style mixing needs a style-based generator; this is {info['family']}")
-        row, col = _int(a, "row", None, 0, max_seed), _int(a, "col", None, 0, max_seed)
+        row, col = _int(a, "row", None, 0, max_seed, True), _int(a, "col", None, 0, max_seed, True)
         layers = _seed_list(a.get("layers", ""), "layers", max(num_ws, 1))
         cls, psi, cutoff, noise = common(a)
         return png(worker.run(lambda: renderer.mix_png(row, col, layers, psi, cls, cutoff, noise)), f"mix-{row}-{col}.png")
@@ -184,7 +184,7 @@ def create_app(renderer, worker, max_images: int = 64, max_batch: int = 16, page
     @app.get("/api/interp")
     def api_interp():
         a = request.args
-        sa, sb = _int(a, "a", None, 0, max_seed), _int(a, "b", None, 0, max_seed)
+        sa, sb = _int(a, "a", None, 0, max_seed, True), _int(a, "b", None, 0, max_seed, True)
         t = _float(a, "t", 0.5, 0.0, 1.0)
         cls, psi, cutoff, noise = common(a)
         return png(worker.run(lambda: renderer.interp_png(sa, sb, t, psi, cls, cutoff, noise)), f"interp-{sa}-{sb}.png")

@@ -48,7 +48,7 @@ class Renderer:
     def _prov(self, **fields):
         return self.base.with_(**fields)
 
-    def _class_of(self, seed: int, class_idx):
+    def class_of(self, seed: int, class_idx):
         n = self.gen.num_classes
         return class_idx if class_idx is not None or not n else seed % n
 
@@ -60,7 +60,7 @@ class Renderer:
 
     def seed_png(self, img, seed, psi, class_idx, noise_mode) -> bytes:
         prov = self._prov(class_idx=class_idx, truncation_psi=psi, noise_mode=noise_mode)
-        return self._png(img.permute(1, 2, 0).numpy(), prov.with_(seed=seed, class_idx=self._class_of(seed, class_idx)))
+        return self._png(img.permute(1, 2, 0).numpy(), prov.with_(seed=seed, class_idx=self.class_of(seed, class_idx)))
 
     def grid_png(self, imgs, seeds, psi, class_idx, noise_mode) -> bytes:
         from ganctl.sampling.grid import make_grid
@@ -105,7 +105,7 @@ class Renderer:
         with torch.no_grad():
             ws = apply_direction(self._ws([seed], psi, class_idx, cutoff), self.directions, direction, strength)
         name = self.directions.names[direction]
-        prov = self._prov(kind=f"edit {name} {strength:+g}", seed=seed, class_idx=self._class_of(seed, class_idx),
+        prov = self._prov(kind=f"edit {name} {strength:+g}", seed=seed, class_idx=self.class_of(seed, class_idx),
                           truncation_psi=psi, noise_mode=noise_mode)
         return self._png(self._synth(ws, noise_mode), prov)
 
