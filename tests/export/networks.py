@@ -1,7 +1,8 @@
 """Test helper: small ganctl checkpoints of every family, built directly (no training), for export and serving tests.
 
 Weights are the family's own initialisation under a fixed seed, perturbed where an untrained network would hide a
-bug (batch-norm running statistics, StyleGAN2's w_avg and noise strengths), so the graphs have something to get wrong.
+bug (batch-norm running statistics, StyleGAN2's w_avg and noise strengths, DCGAN's tiny initial weights), so the
+graphs have something to get wrong.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def make_checkpoint(dest: Path, name: str, seed: int = 0) -> Path:
                 t.uniform_(0.5, 2.0)
             elif key.endswith("noise_strength"):
                 t.fill_(0.1)
+            elif cfg["model"]["family"] == "dcgan" and t.ndim >= 2 and t.is_floating_point():
+                # DCGAN's N(0, 0.02) init leaves an untrained G's images nearly constant in z; He-scaled weights
+                # make every seed's image its own, so a parity test compares real differences.
+                t.mul_((2.0 / (t.numel() / t.shape[1])) ** 0.5 / t.std())
     tensors = {f"G_ema/{k}": v for k, v in G.state_dict().items()}
     meta = {"config": cfg, "dataset": {"name": f"tiny{res}", "resolution": res, "channels": ch,
                                        "label_names": [str(i) for i in range(classes or 10)], "count": 0},

@@ -101,3 +101,22 @@ def test_worker_refuses_when_its_queue_is_full():
     with pytest.raises(Busy, match="waited more than"):
         w2.run(lambda: threading.Event().wait(2))
     w.close(), w2.close()
+
+
+def test_interpolation_ends_are_the_seeds_images(limited_server):
+    """Non-style generators interpolate by slerp in z: t=0 is seed a's image, t=1 seed b's (same class rule)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    def pixels(query):
+        status, kind, body = get(limited_server + query)
+        assert status == 200 and kind == "image/png", body
+        return np.asarray(Image.open(io.BytesIO(body)), dtype=int)
+
+    a, b = pixels("/api/image?seed=5&class=2"), pixels("/api/image?seed=9&class=2")
+    assert np.abs(pixels("/api/interp?a=5&b=9&t=0&class=2") - a).max() <= 1
+    assert np.abs(pixels("/api/interp?a=5&b=9&t=1&class=2") - b).max() <= 1
+    mid = pixels("/api/interp?a=5&b=9&t=0.5&class=2")
+    assert (a != b).any() and (mid != a).any() and (mid != b).any()  # (untrained tiny G: small differences)
