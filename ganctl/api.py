@@ -187,13 +187,18 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
     and/or a signed C2PA manifest."""
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.grid import make_grid, save_png
+    from ganctl.sampling.onnx_generator import OnnxGenerator, is_onnx
     from ganctl.sampling.provenance import for_network, seed_list
     from ganctl.sampling.writer import PngWriter
 
     import torch
 
     seeds = list(seeds)
-    gen = load_generator(source, device)
+    if is_onnx(source):  # an exported graph, run by onnxruntime (ganctl/sampling/onnx_generator.py)
+        gen = OnnxGenerator(source, device)
+        truncation_psi = gen.truncation_psi(truncation_psi)
+    else:
+        gen = load_generator(source, device)
     if standing_stats:
         gen.use_standing_stats(standing_stats)
     if output is not None and output.watermark and not grid:
@@ -479,3 +484,29 @@ def watermark_detect(files: Iterable[str], search: bool = True) -> list[dict]:
             raise UsageError(f"{p}: not a readable image ({e})") from None
         out.append({"file": str(p), **watermark.detect(arr, search=search).as_dict()})
     return out
+
+def export(source: str | None, out: str, format: str = "onnx", part: str = "full", truncation_psi: float | None = None,
+           truncation_cutoff: int | None = None, noise_mode: str = "const", uint8: bool = False, opset: int = 18) -> dict:
+    """Write a generator (or its mapping / synthesis part) as an ONNX graph; see ganctl.export.onnx_export."""
+    if format != "onnx":
+        raise UsageError(f"--format {format!r}: ganctl exports onnx")
+    from ganctl.export.onnx_export import export_onnx
+
+    return export_onnx(source, out, part, truncation_psi, truncation_cutoff, noise_mode, uint8, opset)
+
+
+def serve(source: str | None, host: str = "127.0.0.1", port: int = 8000, device: str = "auto",
+          max_images: int = 64, max_batch: int = 16, on_ready=print, directions: str | None = None) -> dict:
+    """HTTP API for pipelines (PNG or JSON by seed, class, psi, noise mode); runs until interrupted. See ganctl.serve."""
+    from ganctl.serve.run import serve_forever
+
+    return serve_forever(source, host, port, page=False, on_ready=on_ready, device=device, directions=directions,
+                         max_images=max_images, max_batch=max_batch)
+
+
+def explore(source: str | None, host: str = "127.0.0.1", port: int = 0, device: str = "auto",
+            directions: str | None = None, on_ready=print) -> dict:
+    """The explorer web page (seed grid, truncation, classes, style mixing, interpolation, edits) plus the API."""
+    from ganctl.serve.run import serve_forever
+
+    return serve_forever(source, host, port, page=True, on_ready=on_ready, device=device, directions=directions)

@@ -23,12 +23,25 @@ app = typer.Typer(
 
 
 def _register_all() -> None:
-    from ganctl.cli import (cmd_data, cmd_eval, cmd_info, cmd_interop, cmd_metrics, cmd_ops, cmd_sample, cmd_train,
-                            cmd_watch, cmd_watermark)
+    import importlib
 
-    for mod in (cmd_data, cmd_train, cmd_sample, cmd_metrics, cmd_eval, cmd_ops, cmd_info, cmd_interop, cmd_watch,
-                cmd_watermark):
-        mod.register(app)
+    # One command module per line (ganctl/cli/cmd_<topic>.py, each with register(app)); the order is --help's order.
+    modules = [
+        "cmd_data",
+        "cmd_train",
+        "cmd_sample",
+        "cmd_metrics",
+        "cmd_eval",
+        "cmd_ops",
+        "cmd_info",
+        "cmd_interop",
+        "cmd_watch",
+        "cmd_watermark",
+        "cmd_export",
+        "cmd_serve",
+    ]
+    for name in modules:
+        importlib.import_module(f"ganctl.cli.{name}").register(app)
 
 
 _register_all()

@@ -15,7 +15,7 @@ from torch import nn
 
 from ganctl.errors import UsageError
 from ganctl.losses.adversarial import CLASSIC_LOSSES
-from ganctl.models.family import Family
+from ganctl.models.family import Export, Family
 from ganctl.models.layers import (ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination,
                                   scale_latent)
 
@@ -130,4 +130,5 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
 FAMILY = Family(
     name="dcgan", defaults=DEFAULTS, build=build, losses=CLASSIC_LOSSES, precision="bf16", truncation="z_scale",
     uses_batchnorm=True, doc="transposed-conv G, strided-conv D (Radford et al. 2015)",
+    export=Export(parts=("full",)),
 )

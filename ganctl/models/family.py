@@ -24,6 +24,33 @@ PRECISIONS = ("bf16", "fp32")
 #   "z_resample"  redraw z components outside [-psi, psi] (a truncated normal; BigGAN's rule)
 TRUNCATIONS = ("w_avg", "z_scale", "z_resample")
 
+# The parts of a generator `ganctl export` can write as a graph of its own (ganctl/export/):
+#   "full"       z (+ c, psi) -> image
+#   "mapping"    z (+ c, psi) -> w (N, num_ws, w_dim), truncated     (style families: G.mapping)
+#   "synthesis"  w -> image                                          (style families: G.synthesis)
+EXPORT_PARTS = ("full", "mapping", "synthesis")
+
+
+@dataclass(frozen=True)
+class Export:
+    """How a family's generator becomes an ONNX graph (`ganctl export --format onnx`).
+
+    `graph`: None for latent generators called as G(z, c, truncation_psi=..., truncation_cutoff=..., noise_mode=...)
+    (ganctl.export.graphs builds the wrapper); a family whose generator takes something else (an image) gives its own
+    `graph(G, part, options) -> ganctl.export.graphs.Graph`. A family without an `Export` is refused by `export`.
+    `call_kwargs` pick the formulation a static graph can hold (e.g. StyleGAN2's unfused modulated conv: the fused one
+    groups the conv by batch, and ONNX's Conv takes its group count as a constant).
+    """
+
+    parts: tuple[str, ...] = ("full",)
+    graph: Callable | None = None
+    call_kwargs: dict = field(default_factory=dict)  # extra keywords for G(...) and G.synthesis(...) while exporting
+
+    def __post_init__(self):
+        bad = [p for p in self.parts if p not in EXPORT_PARTS]
+        if bad or "full" not in self.parts:
+            raise ValueError(f"Export.parts {self.parts!r}: must include 'full' and be among {EXPORT_PARTS}")
+
 
 @dataclass(frozen=True)
 class Family:
@@ -37,6 +64,7 @@ class Family:
     # a schedule gives G and D a `set_stage(resolution, alpha)` method that the engine calls when the stage moves.
     make_schedule: Callable | None = None
     uses_batchnorm: bool = False         # G or D hold BatchNorm layers (cross-replica BN applies under torchrun)
+    export: Export | None = None         # how `ganctl export` writes its generator (None: it cannot)
     doc: str = ""
     extra: dict = field(default_factory=dict)
 

@@ -124,6 +124,12 @@ class ProjectionHead(nn.Module):
         return out
 
 
-def scale_latent(z: torch.Tensor, truncation_psi: float) -> torch.Tensor:
+def psi_is_one(truncation_psi) -> bool:
+    """No truncation: psi is the number 1. A tensor psi (an input of an exported graph) always applies, so the graph
+    has no branch on its value."""
+    return not isinstance(truncation_psi, torch.Tensor) and truncation_psi == 1
+
+
+def scale_latent(z: torch.Tensor, truncation_psi) -> torch.Tensor:
     """Truncation for z-input families: move z toward the prior's mean (0) by psi, the analogue of lerp(w_avg, w, psi)."""
-    return z if truncation_psi == 1 else z * truncation_psi
+    return z if psi_is_one(truncation_psi) else z * truncation_psi

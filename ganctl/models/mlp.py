@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganctl.models.family import Family
+from ganctl.models.family import Export, Family
 from ganctl.losses.adversarial import CLASSIC_LOSSES
 from ganctl.models.layers import (ClassEmbedding, MinibatchStdDev, ProjectionHead, build_minibatch_discrimination,
                                   scale_latent)
@@ -81,4 +81,5 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
 FAMILY = Family(
     name="mlp", defaults=DEFAULTS, build=build, losses=CLASSIC_LOSSES, precision="bf16", truncation="z_scale",
     doc="fully-connected G and D (Goodfellow et al. 2014)",
+    export=Export(parts=("full",)),
 )

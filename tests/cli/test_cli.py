@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 COMMANDS = ["prepare-data", "train", "resume", "sample", "interpolate", "style-mix", "fid", "is", "doctor", "convert",
-            "info", "report", "diagnose", "pr", "ppl", "nearest", "provenance"]
+            "info", "report", "diagnose", "pr", "ppl", "nearest", "provenance", "export", "serve", "explore"]
 
 
 def test_help_lists_all_commands(cli):

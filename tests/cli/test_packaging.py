@@ -41,6 +41,7 @@ def test_wheel_carries_presets_and_native_sources(wheel):
     for p in (ROOT / "native").iterdir():
         if p.suffix in (".cpp", ".cu", ".cuh", ".h"):
             assert f"ganctl/native/{p.name}" in names
+    assert "ganctl/serve/static/explore.html" in names  # `ganctl explore`'s page
 
 
 def test_installed_wheel_finds_its_presets_and_native_dir(wheel, tmp_path):

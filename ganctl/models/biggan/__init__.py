@@ -14,7 +14,7 @@ from ganctl.losses.adversarial import CLASSIC_LOSSES
 from ganctl.models.biggan.discriminator import BigGANDiscriminator
 from ganctl.models.biggan.generator import BigGANGenerator
 from ganctl.models.biggan.layers import init_weights
-from ganctl.models.family import Family
+from ganctl.models.family import Export, Family
 from ganctl.models.layers import build_minibatch_discrimination
 
 DEFAULTS = {
@@ -54,4 +54,5 @@ LOSSES = ("hinge",) + tuple(t for t in CLASSIC_LOSSES if t != "hinge")
 FAMILY = Family(
     name="biggan", defaults=DEFAULTS, build=build, losses=LOSSES, precision="bf16", truncation="z_resample",
     uses_batchnorm=True, doc="class-conditional ResNet G/D with spectral norm and self-attention (BigGAN, SAGAN)",
+    export=Export(parts=("full",)),
 )

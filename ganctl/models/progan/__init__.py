@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ganctl.errors import UsageError
 from ganctl.losses.adversarial import CLASSIC_LOSSES
-from ganctl.models.family import Family, require_square_power_of_two
+from ganctl.models.family import Export, Family, require_square_power_of_two
 
 DEFAULTS = {
     "z_dim": 512,            # latent size; the official code uses nf(0) = min(fmap_base, fmap_max)
@@ -63,5 +63,6 @@ def _progressive_schedule(cfg, img_resolution):
 FAMILY = Family(
     name="progan", defaults=DEFAULTS, build=build, losses=LOSSES, precision="bf16", truncation="z_scale",
     make_schedule=_progressive_schedule, uses_batchnorm=False,
+    export=Export(parts=("full",)),
     doc="Progressive GAN (Karras et al. 2018): growing resolution with fade-in, pixelnorm, equalised lr, minibatch stddev",
 )

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganctl.models.layers import ClassEmbedding
+from ganctl.models.layers import ClassEmbedding, psi_is_one
 from ganctl.models.progan.layers import EqualizedConv2d, EqualizedLinear, GrowingStage, nf, pixel_norm, upscale2d
 
 
@@ -91,7 +91,7 @@ class Generator(GrowingStage):
         # truncation_cutoff and noise_mode belong to style-based families; ProGAN has neither.
         res, alpha = self.stage()
         h = pixel_norm(z, self.pixelnorm_eps) if self.normalize_latents else z
-        if truncation_psi != 1:
+        if not psi_is_one(truncation_psi):
             # z_scale truncation acts after the normalisation, which would otherwise undo it.
             h = h * truncation_psi
         if self.embed is not None:

@@ -110,7 +110,10 @@ class GrowingStage(nn.Module):
         self._stage_key = self._buffer_key()
 
     def stage(self) -> tuple[int, float]:
-        """(resolution, alpha) now in effect."""
+        """(resolution, alpha) now in effect. While torch.export traces (ONNX export) the buffers hold no data: the
+        stage read by the last eager call is the graph's constant."""
+        if torch.compiler.is_compiling():
+            return self._stage_cache
         key = self._buffer_key()
         if key != self._stage_key and not self.stage_resolution.is_meta:
             self._stage_cache = check_stage(int(self.stage_resolution), float(self.stage_alpha), self.final_resolution)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 from ganctl.errors import UsageError
-from ganctl.models.family import Family, require_square_power_of_two
+from ganctl.models.family import Export, Family, require_square_power_of_two
 
 DEFAULTS = {
     "z_dim": 512,
@@ -65,4 +65,6 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
 FAMILY = Family(
     name="stylegan2", defaults=DEFAULTS, build=build, losses=("stylegan2",), precision="fp32", truncation="w_avg",
     doc="StyleGAN2 (Karras et al. 2020): mapping network, modulated convolutions, skip G, resnet D",
+    # The fused modulated conv groups by batch; ONNX Conv's group is a constant, so graphs use the unfused form.
+    export=Export(parts=("full", "mapping", "synthesis"), call_kwargs={"fused_modconv": False}),
 )

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganctl.models.layers import psi_is_one
 from ganctl.models.stylegan2.layers import FullyConnectedLayer, normalize_2nd_moment
 
 
@@ -61,7 +62,7 @@ class MappingNetwork(nn.Module):
         if self.num_ws is None:
             return x
         x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
-        if truncation_psi != 1:
+        if not psi_is_one(truncation_psi):
             cutoff = self.num_ws if truncation_cutoff is None else int(truncation_cutoff)
             x = torch.cat([self.w_avg.lerp(x[:, :cutoff], truncation_psi), x[:, cutoff:]], dim=1)
         return x

@@ -1,0 +1,1 @@
+"""Writing trained generators in formats other runtimes read (ONNX), so they run without PyTorch."""
