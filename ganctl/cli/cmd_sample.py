@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
         standing_stats: int = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average "
                                            "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
+        projected_w: Optional[str] = typer.Option(None, "--projected-w", help="Style models: the images of the ws in a "
+                                                  "projected_w.npz (`ganctl project`, NVlabs' projector) instead of seeds."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
@@ -50,6 +52,10 @@ def register(app: typer.Typer) -> None:
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
         source = api.select_checkpoint(source, checkpoint)
+        if projected_w is not None:
+            res = api.sample_projected(source, projected_w, outdir, grid, noise_mode, device, provenance=not no_provenance)
+            print(json.dumps(res) if as_json else (res["files"][-1] if grid else outdir))
+            return
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
                          batch_size, workers, standing_stats, provenance=not no_provenance)
         if as_json:
