@@ -76,3 +76,13 @@ def test_bad_inputs(tiny_style_run, tiny_cgan_run, tmp_path):
     res = api.video(tiny_cgan_run, seeds=[0, 1], grid="2x1", w_frames=2, keyframes=2, out=str(tmp_path / "z.gif"),
                     device="cpu")
     assert res["space"] == "z" and res["frames"] == 4
+
+
+@pytest.mark.parametrize("cmd", ["directions", "edit", "project", "video"])
+def test_help_has_an_example(cmd):
+    from typer.testing import CliRunner
+
+    from ganctl.cli.app import app
+
+    p = CliRunner().invoke(app, [cmd, "--help"])
+    assert p.exit_code == 0 and "Example: ganctl " + cmd in " ".join(p.output.split())
