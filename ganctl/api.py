@@ -571,7 +571,7 @@ def project(source: str | None, targets: list, outdir: str = "proj", steps: int 
     w = result["w"]
     with torch.no_grad():
         synth = to_uint8(G.synthesis(w, noise_mode="const")).cpu()
-    metrics = P.image_metrics(synth, tgt.cpu(), lp.cpu() if lp is not None else None)
+    metrics = P.image_metrics(synth.to(gen.device), tgt, lp)
     out = Path(outdir)
     prov = for_network(gen.path, kind="projection", noise_mode="const") if provenance else None
     records = []
