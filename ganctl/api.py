@@ -606,6 +606,7 @@ def video(source: str | None, seeds=None, projected_w: list | None = None, grid:
     from ganctl.latent.wspace import load_projected_w, require_w_space
     from ganctl.sampling.generate import load_generator
     from ganctl.sampling.interpolate import write_frames
+    from ganctl.sampling.latents import split_truncation
     from ganctl.sampling.provenance import for_network, seed_list
 
     try:
@@ -629,7 +630,7 @@ def video(source: str | None, seeds=None, projected_w: list | None = None, grid:
     else:
         keys, space, classes, all_seeds = V.seed_keys(gen, list(seeds), grid_w, grid_h, keyframes, truncation_psi,
                                                       class_idx)
-        label, psi = seed_list(all_seeds), truncation_psi
+        label, psi = seed_list(all_seeds), split_truncation(gen.truncation, truncation_psi)[1]
     frames = torch.stack(list(V.video_frames(gen, keys, grid_w, grid_h, w_frames, space, classes, psi)))
     prov = for_network(gen.path, kind="frames", seeds=label, truncation_psi=truncation_psi,
                        noise_mode="const") if provenance else None

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ganctl.errors import UsageError
-from ganctl.sampling.latents import classes_for_seeds, to_uint8, z_for_seeds
+from ganctl.sampling.latents import classes_for_seeds, split_truncation, to_uint8, z_for_seeds
 
 
 def keyframe_seeds(seeds: list[int], grid_w: int, grid_h: int, num_keyframes: int | None) -> tuple[list[int], int]:
@@ -59,7 +59,8 @@ def video_frames(gen, keys: torch.Tensor, grid_w: int, grid_h: int, w_frames: in
 
 
 def seed_keys(gen, seeds, grid_w, grid_h, num_keyframes, truncation_psi, class_idx):
-    """(keys (cells, num_keyframes, ...), space, classes per cell or None, all_seeds)."""
+    """(keys (cells, num_keyframes, ...), space, classes per cell or None, all_seeds); pass the family's G psi
+    (sampling.latents.split_truncation) to video_frames."""
     from ganctl.latent.wspace import has_w_space, ws_for_seeds
 
     all_seeds, nk = keyframe_seeds(list(seeds), grid_w, grid_h, num_keyframes)
@@ -68,6 +69,7 @@ def seed_keys(gen, seeds, grid_w, grid_h, num_keyframes, truncation_psi, class_i
         ws = ws_for_seeds(gen, all_seeds, truncation_psi, class_idx)
         return ws.reshape(cells, nk, *ws.shape[1:]), "w", None, all_seeds
     gen._check_class(class_idx)
-    z = z_for_seeds(all_seeds, gen.G.z_dim)
+    resample_psi, _ = split_truncation(gen.truncation, truncation_psi)  # BigGAN truncates the keyframes' z itself
+    z = z_for_seeds(all_seeds, gen.G.z_dim, resample_psi=resample_psi)
     c = classes_for_seeds(all_seeds[::nk], gen.num_classes, class_idx, gen.device)  # a cell keeps its first seed's class
     return z.reshape(cells, nk, -1), "z", c, all_seeds
