@@ -39,6 +39,7 @@ def _register_all() -> None:
         "cmd_watermark",
         "cmd_export",
         "cmd_serve",
+        "cmd_latent",
     ]
     for name in modules:
         importlib.import_module(f"ganctl.cli.{name}").register(app)

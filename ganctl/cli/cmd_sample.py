@@ -54,6 +54,8 @@ def register(app: typer.Typer) -> None:
         energy_country: Optional[str] = energy_country_option(),
         standing_stats: int = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average "
                                            "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
+        projected_w: Optional[str] = typer.Option(None, "--projected-w", help="Style models: the images of the ws in a "
+                                                  "projected_w.npz (`ganctl project`, NVlabs' projector) instead of seeds."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
@@ -71,6 +73,11 @@ def register(app: typer.Typer) -> None:
 
         output = _policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
+        if projected_w is not None:
+            res = api.sample_projected(source, projected_w, outdir, grid, noise_mode, device, provenance=not no_provenance,
+                                       output=output)
+            print(json.dumps(res) if as_json else (res["files"][-1] if grid else outdir))
+            return
         with measuring(energy, energy_country) as used:
             res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode,
                              device, batch_size, workers, standing_stats, provenance=not no_provenance, output=output)

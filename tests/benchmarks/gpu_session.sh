@@ -55,6 +55,8 @@ case "$stage" in
     step bench-256 $PY tests/benchmarks/bench_stylegan2.py --config 256 --device cuda --iters 10 \
       --variants "${VARIANTS:-eager,eager-ref,channels-last}"
     step bench-sample $PY tests/benchmarks/bench_sample.py --res 1024 --n 64
+    # Projector s/step at 256 px on CUDA (ganctl only: NVlabs' code is not on the GPU machine; unmeasured so far).
+    step bench-project $PY tests/benchmarks/bench_project.py --config 256 --device cuda --short 5 --long 25 --batch 8
     step test-engine $PY -m pytest -q -p no:cacheprovider -m "gpu" tests/engine tests/models tests/metrics
     ;;
   compile)

@@ -176,6 +176,18 @@ class Generator(nn.Module):
         """Running mean of w (a buffer of the mapping network: state_dict key `mapping.w_avg`)."""
         return self.mapping.w_avg
 
+    def style_affines(self) -> list[tuple[int, nn.Module]]:
+        """(ws index, affine layer) of every synthesis layer, toRGB included, in ws order: the style weights SeFa
+        factorises. A block's toRGB reads the same ws index as the next block's first conv (see SynthesisNetwork)."""
+        out, w_idx = [], 0
+        for res in self.synthesis.block_resolutions:
+            block = getattr(self.synthesis, f"b{res}")
+            convs = [block.conv1] if block.conv0 is None else [block.conv0, block.conv1]
+            out += [(w_idx + i, conv.affine) for i, conv in enumerate(convs)]
+            out.append((w_idx + block.num_conv, block.torgb.affine))
+            w_idx += block.num_conv
+        return sorted(out, key=lambda p: p[0])
+
     def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", update_emas=False,
                 fused_modconv=None, generator=None):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
