@@ -50,6 +50,8 @@ def state_tensors(trainer) -> tuple[dict, dict]:
     }
     if trainer.origin:
         meta["origin"] = trainer.origin
+    if trainer.privacy is not None:
+        meta["privacy"] = trainer.privacy.state()  # the accountant's history: resume continues the same count
     return tensors, meta
 
 
@@ -71,6 +73,8 @@ def load_state(trainer, path: Path) -> None:
     for key, opt in _optimizers(trainer):
         opt.load_state_dict(ckpt.unflatten_optimizer(key, tensors, meta["optimizers"][key]))
     torch.set_rng_state(tensors["rng/torch"])
+    if trainer.privacy is not None:
+        trainer.privacy.load(meta.get("privacy"), path)
 
 
 def save_checkpoint(trainer, best: bool = False) -> Path | None:
