@@ -122,6 +122,7 @@ def test_dp_run_resume_exact_budget_and_info(tmp_path, fmnist32, cli):
     sa, sb = _stats(straight), _stats(half)
     assert [r["Privacy/epsilon"] for r in sa] == [r["Privacy/epsilon"] for r in sb]
     assert [r["Privacy/dp_steps"] for r in sa] == [2, 4, 6, 8]
+    assert all(-1 <= r["Scores/real_sign"] <= 1 for r in sa)  # E[sign(D(real))] per tick, logged for every run
     assert sa[-1]["Privacy/epsilon"] == pytest.approx(privacy.epsilon_after(8, 0.8, 16 / 512, 1e-5, "rdp"))
 
     # The budget stops the run after exactly the steps it allows (here 5 of the 16 asked for).
