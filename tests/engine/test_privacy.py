@@ -98,6 +98,19 @@ def test_refused_at_config_time(fmnist32, override, fix):
         check_buildable(_cfg(override), PreparedDataset(fmnist32))
 
 
+def test_dp_vanilla_preset_trains_a_private_mlp(fmnist28, tmp_path):
+    """The second family: MLP G and D (dropout is per-sample, so opacus handles it)."""
+    import json as _json
+
+    from ganctl import api
+
+    run = Path(api.train("dp-vanilla-mnist", str(fmnist28), str(tmp_path), 0.064, overrides=[
+        "model.hidden=[32]", "model.d_hidden=[32]", "train.batch=16", "train.tick_kimg=0.032", "train.grid_size=4",
+        "train.threads=1"])["run_dir"])
+    last = _json.loads((run / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["Privacy/dp_steps"] == 4 and 0 < last["Privacy/epsilon"] <= 10
+
+
 def _stats(run: Path) -> list[dict]:
     return [json.loads(x) for x in (run / "stats.jsonl").read_text().splitlines()]
 
