@@ -146,6 +146,7 @@ class PrivateDiscriminator:
     def __init__(self, cfg: dict, D: torch.nn.Module, dataset_size: int, world_size: int, rank: int,
                  batch_gpu: int | None = None):
         require_opacus()
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")  # see _accountant
         if batch_gpu is not None and batch_gpu * world_size != cfg["train"]["batch"]:
             raise UsageError(f"config key train.batch_gpu: {batch_gpu} splits each process's share of the batch into "
                              f"chunks, and per-sample clipping needs the whole share in one pass; unset train.batch_gpu "
