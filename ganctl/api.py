@@ -740,3 +740,39 @@ def sample_projected(source: str | None, projected_w: str, outdir: str = "sample
     else:
         files = [str(save_png(img.permute(1, 2, 0).numpy(), out / f"proj{i:02d}.png", prov)) for i, img in enumerate(imgs)]
     return {"checkpoint": str(gen.path), "files": files, "count": len(files) if not grid else int(len(ws))}
+
+def export_dataset(source: str | None, out: str, num: int, truncation_psi: float = 1.0, device: str = "auto",
+                   batch_size: int = 64, workers: int | None = None, provenance: bool = True,
+                   image_folder: bool = True) -> dict:
+    """Write `num` generated images (seeds 0..num-1; labels seed % classes for conditional models) as a prepared
+    dataset at `out`, plus the same images in torchvision's ImageFolder layout under out/images/."""
+    from ganctl.sampling.export import export_dataset as _export
+    from ganctl.sampling.generate import load_generator
+
+    return _export(load_generator(source, device), out, num, truncation_psi, batch_size, workers, provenance, image_folder)
+
+
+def cas(source: str, real_test: str, num: int = 10000, real_train: str | None = None, epochs: int = 5, seed: int = 0,
+        truncation_psi: float = 1.0, device: str = "auto", emit: Emit = _noop) -> dict:
+    """Classification accuracy score: a fixed classifier trained on `num` generated labelled images (from a run,
+    checkpoint or exported dataset), tested on the real `real_test` set, next to the same classifier trained on `num`
+    real images (`real_train`, default the run's training data)."""
+    from ganctl.metrics.cas import classification_accuracy_score
+
+    return classification_accuracy_score(source, real_test, num, real_train, epochs, seed, truncation_psi, device, emit)
+
+
+def audit_privacy(source: str, train: str, heldout: str, **options) -> dict:
+    """Membership inference (GAN-Leaks full black-box, LOGAN white-box): ROC AUC of training vs held-out images with a
+    bootstrap interval, TPR at low FPR, and nearest's findings; see ganctl.audit.membership."""
+    from ganctl.audit.membership import audit_privacy as _audit
+
+    return _audit(source, train, heldout, **options)
+
+
+def audit_bias(source: str, data: str, **options) -> dict:
+    """Label distribution of generated images vs the real data at each truncation (L1, L2, KL, per-class shares);
+    see ganctl.audit.bias."""
+    from ganctl.audit.bias import audit_bias as _audit
+
+    return _audit(source, data, **options)

@@ -40,6 +40,7 @@ def _register_all() -> None:
         "cmd_export",
         "cmd_serve",
         "cmd_latent",
+        "cmd_audit",
     ]
     for name in modules:
         importlib.import_module(f"ganctl.cli.{name}").register(app)

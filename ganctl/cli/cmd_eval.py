@@ -121,7 +121,8 @@ def register(app: typer.Typer) -> None:
         num: int = typer.Option(64, "--num", help="Generated images to check (seeds 0..N-1)."),
         k: int = typer.Option(3, "--k", help="Nearest training images shown per space."),
         ratio: float = typer.Option(1 / 3, "--ratio", help="Near-copy when nearest/2nd-nearest pixel distance is below this."),
-        space: str = typer.Option("both", "--space", help="both, pixel or feature (feature needs the Inception weights)."),
+        space: str = typer.Option("auto", "--space", help="auto (both when the Inception weights are here, else pixel with a "
+                                "note), both, pixel or feature (feature needs the Inception weights)."),
         out: str = typer.Option("nearest.png", "--out", help="The picture (PNG)."),
         rows: int = typer.Option(16, "--rows", help="Generated images shown in the picture."),
         train_queries: int = typer.Option(2000, "--train-queries", help="Training images whose own nearest-neighbour "
@@ -146,6 +147,8 @@ def register(app: typer.Typer) -> None:
             print(json.dumps(res, indent=1))
             return
         typer.echo(f"picture: {res['picture']}", err=True)
+        if res.get("note"):
+            typer.echo(f"note: {res['note']}", err=True)
         for sp, rep in res["spaces"].items():
             print(f"{sp}: fake->train median {rep['fake_to_train']['median']:.6g}, train->train median "
                   f"{rep['train_to_train']['median']:.6g}, flagged {rep['flagged']}/{res['n_generated']}")

@@ -26,6 +26,12 @@ def _human(info: dict) -> str:
     if info.get("energy"):
         e = info["energy"]
         lines.append(f"energy:     {e['kwh']:.6g} kWh, {e['co2_kg']:.6g} kg CO2e ({e['country']}; {e['method']})")
+    if info.get("privacy"):
+        pv = info["privacy"]
+        budget = f", budget {pv['epsilon_budget']:g}" if pv.get("epsilon_budget") is not None else ""
+        lines.append(f"privacy:    epsilon {pv['epsilon']:.3f} spent at delta {pv['delta']:g}{budget} (DP-SGD on D, "
+                     f"noise {pv['noise_multiplier']:.3f}, clip {pv['max_grad_norm']:g}, {pv['dp_steps']} steps, "
+                     f"{pv['accountant']} accountant)")
     model = info["config"]["model"]
     lines.append("model:      " + ", ".join(f"{k}={v}" for k, v in model.items()))
     return "\n".join(lines)

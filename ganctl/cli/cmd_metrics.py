@@ -73,6 +73,8 @@ def register(app: typer.Typer) -> None:
     workers_opt = typer.Option(-1, "--workers", help="Decoding worker processes (-1: cores - 1, at most 8; 0: decode in-process).")
     num_opt = typer.Option(None, "--num", help="Images to generate from a run/checkpoint (seeds 0..N-1); for folders, use the first N.")
     trunc_opt = typer.Option(1.0, "--truncation", help="Truncation psi for generated images.")
+    standing_opt = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average batch "
+                                "statistics of N fresh forward passes instead of the running ones (0 = off).")
     class_opt = typer.Option(None, "--class", help="Class index for conditional generators (default: seed % classes).")
     json_opt = typer.Option(False, "--json", help="Print value(s), n per side, weights sha256, protocol, precision, device, seconds, versions.")
     tf32_opt = typer.Option(False, "--tf32", help="Allow TF32 on CUDA (faster; moves features ~6.5e-4 relative). Default: exact fp32.")
@@ -92,6 +94,7 @@ def register(app: typer.Typer) -> None:
         num: Optional[int] = num_opt, truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
         as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt, checkpoint: Optional[str] = ckpt_opt,
         energy: bool = energy_option(), energy_country: Optional[str] = energy_country_option(),
+        standing_stats: int = standing_opt,
     ) -> None:
         from ganctl import api
         from ganctl.engine.energy import measuring
@@ -101,7 +104,8 @@ def register(app: typer.Typer) -> None:
         with measuring(energy, energy_country) as used:
             res = _run(compute.fid, a=a, b=b, weights=weights, protocol=protocol, device=device,
                        batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
-                       class_idx=class_idx, save_stats_path=save_stats, tf32=tf32, progress=progress)
+                       class_idx=class_idx, save_stats_path=save_stats, tf32=tf32, progress=progress,
+                       standing_stats=standing_stats)
         if used and isinstance(res[0], dict):
             res[0]["energy"] = used
         _emit(res, "fid", as_json, "--max", max_fid, lambda v: v > max_fid)
@@ -116,6 +120,7 @@ def register(app: typer.Typer) -> None:
         weights: Optional[str] = weights_opt, device: str = device_opt, batch_size: int = batch_opt, workers: int = workers_opt,
         num: Optional[int] = num_opt, truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
         as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt, checkpoint: Optional[str] = ckpt_opt,
+        standing_stats: int = standing_opt,
     ) -> None:
         from ganctl import api
         from ganctl.metrics import compute
@@ -123,7 +128,8 @@ def register(app: typer.Typer) -> None:
         (a,) = api.select_checkpoints([a], checkpoint)
         res = _run(compute.inception_score, a=a, weights=weights, protocol=protocol, device=device,
                    batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
-                   class_idx=class_idx, splits=splits, tf32=tf32, progress=progress)
+                   class_idx=class_idx, splits=splits, tf32=tf32, progress=progress,
+                   standing_stats=standing_stats)
         _emit(res, "is_mean", as_json, "--min", min_is, lambda v: v < min_is)
 
     @app.command("kid", help="Kernel Inception Distance between two image sets (torch-fidelity's numbers by default).\n\n"
@@ -138,6 +144,7 @@ def register(app: typer.Typer) -> None:
         weights: Optional[str] = weights_opt, device: str = device_opt, batch_size: int = batch_opt, workers: int = workers_opt,
         num: Optional[int] = num_opt, truncation: float = trunc_opt, class_idx: Optional[int] = class_opt,
         as_json: bool = json_opt, tf32: bool = tf32_opt, progress: bool = progress_opt, checkpoint: Optional[str] = ckpt_opt,
+        standing_stats: int = standing_opt,
     ) -> None:
         from ganctl import api
         from ganctl.metrics import compute
@@ -145,5 +152,6 @@ def register(app: typer.Typer) -> None:
         a, b = api.select_checkpoints([a, b], checkpoint)
         res = _run(compute.kid, a=a, b=b, weights=weights, protocol=protocol, device=device,
                    batch_size=_batch(batch_size, device), workers=_workers(workers), num=num, truncation_psi=truncation,
-                   class_idx=class_idx, subsets=subsets, subset_size=subset_size, tf32=tf32, progress=progress)
+                   class_idx=class_idx, subsets=subsets, subset_size=subset_size, tf32=tf32, progress=progress,
+                   standing_stats=standing_stats)
         _emit(res, "kid_mean", as_json, "--max", max_kid, lambda v: v > max_kid)

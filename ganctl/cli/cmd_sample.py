@@ -56,10 +56,27 @@ def register(app: typer.Typer) -> None:
                                            "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
         projected_w: Optional[str] = typer.Option(None, "--projected-w", help="Style models: the images of the ws in a "
                                                   "projected_w.npz (`ganctl project`, NVlabs' projector) instead of seeds."),
+        export_dataset: Optional[str] = typer.Option(None, "--export-dataset", help="Write --num generated images "
+                                                     "(seeds 0..N-1, labels seed %% classes) as a prepared dataset in this "
+                                                     "folder, plus DIR/images/<class>/ in torchvision ImageFolder layout."),
+        num: Optional[int] = typer.Option(None, "--num", help="With --export-dataset: how many images."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
         from ganctl.errors import UsageError
+
+        if export_dataset is not None or num is not None:
+            if export_dataset is None or num is None:
+                raise UsageError("--export-dataset DIR and --num N go together, e.g. --export-dataset synth --num 10000")
+            res = api.export_dataset(api.select_checkpoint(source, checkpoint), export_dataset, num, truncation, device,
+                                     batch_size, workers, provenance=not no_provenance)
+            if as_json:
+                print(json.dumps(res))
+            else:
+                typer.echo(f"{res['count']} images ({res['classes'] or 'no'} classes) from {res['checkpoint']}; "
+                           f"ImageFolder copy in {res['image_folder']}", err=True)
+                print(res["dataset"])
+            return
 
         if standing_stats < 0:
             raise UsageError("--standing-stats: must be 0 (off) or a number of forward passes, e.g. 16")

@@ -73,6 +73,14 @@ BASE_DEFAULTS: dict = {
         "lr": {},                # per-resolution learning rate of G and D; missing: optim.g.lr / optim.d.lr
         "reset_optimizers": True,  # fresh Adam state at every phase boundary (the official code's setting)
     },
+    # Differentially private training of D (ganctl/engine/privacy.py); off while epsilon and noise_multiplier are unset.
+    "privacy": {
+        "epsilon": None,           # the budget: noise is set to spend it over train.kimg, and the run stops there
+        "delta": 1e-5,             # keep below 1 / dataset size
+        "max_grad_norm": 1.0,      # per-sample clipping norm of D's gradient
+        "noise_multiplier": None,  # fixed noise instead of one derived from epsilon (epsilon, if set, still stops the run)
+        "accountant": "rdp",       # opacus accountant: rdp | prv | gdp
+    },
     "augment": {"kind": "none", "p": 0.0, "target": 0.6, "ada_kimg": 500.0, "interval": 4,
                 "policy": "color,translation,cutout"},
 }
@@ -87,6 +95,7 @@ CHOICES = {
     ("loss", "feature_matching_norm"): ("l2", "l1"),  # see ganctl/losses/adversarial.py
     ("augment", "kind"): ("none", "ada", "diffaugment"),
     ("train", "stop_on"): ("none", "collapse", "divergence"),
+    ("privacy", "accountant"): ("rdp", "prv", "gdp"),
 }
 
 # Keys whose unset (None) default still has a type to check against.
@@ -100,6 +109,8 @@ TYPED_NONE = {
     ("train", "ema_beta"): float,
     ("data", "path"): str,
     ("data", "desc"): str,
+    ("privacy", "epsilon"): float,
+    ("privacy", "noise_multiplier"): float,
 }
 
 # Sections whose values are maps keyed by resolution (a power of two >= 4), and the type of their values.

@@ -37,9 +37,14 @@ class TickReporter:
         rec = {"Progress/tick": tr.cur_tick, "Progress/kimg": tr.cur_nimg / 1000, "Timing/sec_per_tick": dt,
                "Timing/sec_per_kimg": dt / max(nimg / 1000, 1e-9), "Timing/images_per_sec": nimg / max(dt, 1e-9),
                "Timing/total_sec": tr.total_time, "timestamp": time.time()}
-        for k, v in distributed.mean_over_ranks(tick_stats, tr.world_size, tr.device).items():
+        means = distributed.mean_over_ranks(tick_stats, tr.world_size, tr.device)
+        for k, v in means.items():
             if not k.startswith("Augment/real_"):
                 rec[k] = v
+        if means.get("Augment/real_count"):
+            # E[sign(D(real))] over the tick: ADA's overfitting heuristic r_t, logged for every run (ratio of means =
+            # ratio of sums, as every chunk contributes one entry to each list).
+            rec["Scores/real_sign"] = means["Augment/real_sign_sum"] / means["Augment/real_count"]
         if tr.augment_pipe is not None and hasattr(tr.augment_pipe, "p"):
             rec["Augment/p"] = float(tr.augment_pipe.p)
         if tr.schedule.has_stages:

@@ -55,6 +55,8 @@ def state_tensors(trainer) -> tuple[dict, dict]:
     totals = (energy.totals() if energy is not None else None) or getattr(trainer, "energy_prior", None)
     if totals:
         meta["energy"] = totals
+    if trainer.privacy is not None:
+        meta["privacy"] = trainer.privacy.state()  # the accountant's history: resume continues the same count
     return tensors, meta
 
 
@@ -77,6 +79,8 @@ def load_state(trainer, path: Path) -> None:
         opt.load_state_dict(ckpt.unflatten_optimizer(key, tensors, meta["optimizers"][key]))
     torch.set_rng_state(tensors["rng/torch"])
     trainer.energy_prior = meta.get("energy")
+    if trainer.privacy is not None:
+        trainer.privacy.load(meta.get("privacy"), path)
 
 
 def save_checkpoint(trainer, best: bool = False) -> Path | None:

@@ -26,7 +26,7 @@ import torch
 
 from ganctl.config.schema import loss_class
 from ganctl.data.dataset import PreparedDataset
-from ganctl.engine import acceleration, distributed, rundir
+from ganctl.engine import acceleration, distributed, privacy, rundir
 from ganctl.engine import checkpoint as ckpt
 from ganctl.engine.batch_fit import fit_batch_gpu
 from ganctl.engine.feed import DataFeed, to_float
@@ -66,7 +66,8 @@ def check_buildable(cfg: dict, dataset: PreparedDataset) -> None:
     if cfg["train"]["metrics"]:
         TrainingMetrics.find_weights(cfg)
     with torch.device("meta"):
-        build_networks(cfg, dataset.resolution, dataset.channels, num_classes)
+        _, D = build_networks(cfg, dataset.resolution, dataset.channels, num_classes)
+    privacy.check(cfg, D)
 
 
 class Trainer:
@@ -133,6 +134,12 @@ class Trainer:
         self.apply_stage(first)
         self.phases = self._make_phases(first)
         self.feed: DataFeed | None = None
+        # DP-SGD on D (privacy.*): per-sample hooks on D, clip + noise after each D phase, the accountant.
+        self.privacy = None
+        if privacy.enabled(cfg):
+            privacy.check(cfg, self.D)
+            self.privacy = privacy.PrivateDiscriminator(cfg, self.D, len(dataset), self.world_size, self.rank,
+                                                        self.batch_gpu)
         # Quality metrics during training (same protocol as `ganctl fid/kid/is`); missing detector weights fail here.
         self.metrics = TrainingMetrics(cfg, dataset, run_dir, device)
         if checkpoint is not None:
@@ -270,6 +277,8 @@ class Trainer:
         gen_c = self._gen_labels(self.step, phase_idx)
         gen_c = gen_c[lo:hi] if gen_c is not None else None
         n_chunks_total = self.batch // self.batch_gpu
+        if self.privacy is not None:
+            self.privacy.hooks(ph.name[0] == "D")
         ph.module.requires_grad_(True)
         ph.opt.zero_grad(set_to_none=True)
         for k in range(0, hi - lo, self.batch_gpu):
@@ -284,6 +293,8 @@ class Trainer:
                 stats.setdefault(key, []).append(v)
             if "Augment/real_sign_sum" in s and hasattr(self.augment_pipe, "accumulate"):
                 self.augment_pipe.accumulate(s["Augment/real_sign_sum"], int(s["Augment/real_count"]))
+        if self.privacy is not None and ph.name[0] == "D":
+            self.privacy.privatize(ph.module, _mix_seed(self.seed, self.step, phase_idx, 0xD9))
         params = [p for p in ph.module.parameters() if p.grad is not None]
         if self.world_size > 1 and params:
             import torch.distributed as dist
@@ -402,6 +413,11 @@ class Trainer:
     def run(self, total_kimg: float | None = None) -> dict:
         t = self.cfg["train"]
         total_nimg = int(round((total_kimg if total_kimg is not None else t["kimg"]) * 1000))
+        budget_nimg = self.privacy.budget_nimg(self.cfg["optim"]["d_steps"]) if self.privacy is not None else None
+        if budget_nimg is not None and budget_nimg < total_nimg:
+            total_nimg = max(budget_nimg, self.cur_nimg)  # the privacy budget ends the run here
+            self.emit({"type": "message", "text": f"privacy budget epsilon={self.privacy.epsilon_budget} ends the run at "
+                                                  f"kimg {total_nimg / 1000:.3f}"})
         self.feed = self._new_feed()
         old_handlers = self._install_signal_handlers()
         reporter = TickReporter(self)
@@ -431,6 +447,8 @@ class Trainer:
                     self.total_time += dt
                     self.cur_tick += 1
                     record = reporter.record(tick_stats, dt, self.cur_nimg - tick_nimg0)
+                    if self.privacy is not None:
+                        record.update(self.privacy.tick_fields())
                     # Evaluation time is not training time: it is measured apart and not in the tick's img/s.
                     metric_tick = self.metrics.due(self.cur_tick, done)
                     if metric_tick:

@@ -62,6 +62,8 @@ def _checkpoint_info(path: Path) -> dict:
            "precision": meta.get("precision"), "sha256": file_sha256(file), "config": cfg}
     if meta.get("source"):
         out["source"] = meta["source"]
+    if meta.get("privacy"):
+        out["privacy"] = meta["privacy"]  # DP training: the epsilon spent at this checkpoint, delta, the mechanism
     if meta.get("stage") and get_family(cfg["model"]["family"]).has_schedule:
         out["stage"] = meta["stage"]  # a growing network (ProGAN) saved mid-schedule: its resolution and alpha then
     if meta.get("energy"):

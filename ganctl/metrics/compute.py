@@ -138,9 +138,26 @@ def _side(src, ex: Extracted | None, n=None, extra=None) -> dict:
     return d
 
 
+def _standing_stats(srcs: list, passes: int, device) -> None:
+    """--standing-stats N: load each generator side once and replace its batch-norm statistics by the average of N
+    fresh forward passes (BigGAN's evaluation rule, sampling/standing.py); deterministic, so every rank agrees."""
+    if not passes:
+        return
+    gens = [s for s in srcs if s.kind == "generator"]
+    if not gens:
+        raise UsageError("--standing-stats: applies to a generator input (a run or checkpoint); none was given")
+    from ganctl.sampling.generate import load_generator
+
+    for s in gens:
+        if s.generator is None:
+            s.generator = load_generator(s.spec, device)
+        s.generator.use_standing_stats(passes)
+
+
 def fid(a: str, b: str | None = None, *, weights: str | None = None, protocol: str = "pytorch-fid", device: str = "auto",
         batch_size: int = 64, workers: int = 2, num: int | None = None, truncation_psi: float = 1.0,
-        class_idx: int | None = None, save_stats_path: str | None = None, tf32: bool = False, progress: bool = True) -> dict:
+        class_idx: int | None = None, save_stats_path: str | None = None, tf32: bool = False, progress: bool = True,
+        standing_stats: int = 0) -> dict:
     """FID between `a` and `b` (or, with b None, just the stats of `a` for --save-stats)."""
     if b is None and not save_stats_path:
         raise UsageError("ganctl fid needs two inputs (or one input and --save-stats FILE.npz)")
@@ -155,6 +172,7 @@ def fid(a: str, b: str | None = None, *, weights: str | None = None, protocol: s
         if mu.shape[0] != 2048:
             raise UsageError(f"{srcs[k].spec}: mu has {mu.shape[0]} dims; FID here uses the 2048 pool3 features")
     ctx = _Context("fid", weights, protocol, device, batch_size, workers, tf32, progress, truncation_psi, class_idx)
+    _standing_stats(srcs, standing_stats, ctx.device)
     stats, sides = [], []
     with precision(ctx.device, tf32):
         for k, src in enumerate(srcs):
@@ -182,11 +200,13 @@ def fid(a: str, b: str | None = None, *, weights: str | None = None, protocol: s
 
 def inception_score(a: str, *, weights: str | None = None, protocol: str = "torch-fidelity", device: str = "auto",
                     batch_size: int = 64, workers: int = 2, num: int | None = None, truncation_psi: float = 1.0,
-                    class_idx: int | None = None, splits: int = 10, tf32: bool = False, progress: bool = True) -> dict:
+                    class_idx: int | None = None, splits: int = 10, tf32: bool = False, progress: bool = True,
+                    standing_stats: int = 0) -> dict:
     if splits < 1:
         raise UsageError("--splits: must be at least 1")
     src = resolve_source(a, allow_stats=False, num=num)
     ctx = _Context("is", weights, protocol, device, batch_size, workers, tf32, progress, truncation_psi, class_idx)
+    _standing_stats([src], standing_stats, ctx.device)
     with precision(ctx.device, tf32):
         ex = ctx.extract(src, "images", want_logits=True)
     if ex.n < splits:
@@ -198,11 +218,12 @@ def inception_score(a: str, *, weights: str | None = None, protocol: str = "torc
 def kid(a: str, b: str, *, weights: str | None = None, protocol: str = "torch-fidelity", device: str = "auto",
         batch_size: int = 64, workers: int = 2, num: int | None = None, truncation_psi: float = 1.0,
         class_idx: int | None = None, subsets: int = 100, subset_size: int = 1000, tf32: bool = False,
-        progress: bool = True) -> dict:
+        progress: bool = True, standing_stats: int = 0) -> dict:
     if subsets < 1 or subset_size < 2:
         raise UsageError("--subsets must be >= 1 and --subset-size >= 2")
     srcs = [resolve_source(s, allow_stats=False, num=num) for s in (a, b)]
     ctx = _Context("kid", weights, protocol, device, batch_size, workers, tf32, progress, truncation_psi, class_idx)
+    _standing_stats(srcs, standing_stats, ctx.device)
     feats, sides = [], []
     with precision(ctx.device, tf32):
         for k, src in enumerate(srcs):

@@ -188,7 +188,7 @@ def to_record(result: dict, seeds: list[int]) -> dict:
     return rec
 
 
-def run_nearest(run: str, data: str, *, num: int = 64, k: int = 3, ratio: float = 1 / 3, space: str = "both",
+def run_nearest(run: str, data: str, *, num: int = 64, k: int = 3, ratio: float = 1 / 3, space: str = "auto",
                 out: str | None = "nearest.png", rows: int = 16, weights: str | None = None, device: str = "auto",
                 batch_size: int = 64, workers: int = 0, truncation_psi: float = 1.0, class_idx: int | None = None,
                 train_queries: int = 2000, provenance: bool = True, progress: bool = True) -> dict:
@@ -198,8 +198,19 @@ def run_nearest(run: str, data: str, *, num: int = 64, k: int = 3, ratio: float 
     from ganctl.metrics.sources import resolve_source
     from ganctl.sampling.generate import load_generator
 
-    if space not in ("both", "pixel", "feature"):
-        raise UsageError(f"--space {space!r}: use both, pixel or feature")
+    if space not in ("auto", "both", "pixel", "feature"):
+        raise UsageError(f"--space {space!r}: use auto, both, pixel or feature")
+    note = None
+    if space == "auto":
+        # As `diagnose` does: Inception features only when the weights are already here (never a download).
+        from ganctl.metrics.weights import candidate_paths
+
+        if weights or any(p.is_file() for p in candidate_paths()):
+            space = "both"
+        else:
+            space = "pixel"
+            note = ("Inception weights not found: pixel space only (near-copies are still found; for the feature space "
+                    "pass --weights FILE or put pt_inception-2015-12-05-6726825d.pth in the weights cache)")
     if num < 1 or k < 2 or not 0 < ratio < 1:
         raise UsageError("--num must be >= 1, --k >= 2 and --ratio in (0, 1)")
     spaces = ("pixel", "feature") if space == "both" else (space,)
@@ -225,6 +236,8 @@ def run_nearest(run: str, data: str, *, num: int = 64, k: int = 3, ratio: float 
                            detector=ctx.model if "feature" in spaces else None, protocol=ctx.protocol,
                            device=ctx.device, train_queries=train_queries, workers=workers, train_features=train_feats)
     rec = to_record(res, seeds)
+    if note:
+        rec["note"] = note
     if out:
         from ganctl.sampling.grid import save_png
         from ganctl.sampling.provenance import COMPOSITE_SOURCE_TYPE, for_network

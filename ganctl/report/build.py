@@ -40,6 +40,7 @@ def _plots(stats: list[dict], metrics: list[dict], out: Path) -> list[tuple[str,
     add("Augmentation probability p", "augment", {k: series(stats, k) for k in _keys(stats, "Augment/")}, ylabel="p")
     add("Learning rates", "lr", {k: series(stats, k) for k in ("Schedule/lr_g", "Schedule/lr_d")}, ylabel="lr")
     add("Resolution and fade-in alpha", "schedule", {k: series(stats, k) for k in ("Schedule/resolution", "Schedule/alpha")})
+    add("Privacy spent", "privacy", {"epsilon": series(stats, "Privacy/epsilon")}, ylabel="epsilon")
     add("Timing", "timing", {k: series(stats, k) for k in ("Timing/sec_per_kimg",)}, ylabel="seconds per kimg")
     method = next((r["Energy/method"] for r in reversed(stats) if r.get("Energy/method")), "")
     add(f"Energy, run total ({method})", "energy", {k: series(stats, k) for k in ("Energy/kwh",)}, ylabel="kWh")
@@ -72,6 +73,9 @@ def summarize(run: Path, cfg: dict, stats: list[dict], metrics: list[dict]) -> d
          "energy_kwh": last.get("Energy/kwh"), "co2_kg": last.get("Energy/co2_kg"), "energy_method": last.get("Energy/method"),
          "latest_checkpoint": str(ckpt.latest_checkpoint(ckpt_dir) or ""), "best_checkpoint": str(ckpt.best_checkpoint(ckpt_dir) or ""),
          "metrics": {}}
+    if "Privacy/epsilon" in last:
+        s["privacy"] = {"epsilon": last["Privacy/epsilon"], "delta": last.get("Privacy/delta"),
+                        "budget": (cfg.get("privacy") or {}).get("epsilon"), "dp_steps": last.get("Privacy/dp_steps")}
     for m in sorted({r["metric"] for r in metrics}):
         rs = [r for r in metrics if r["metric"] == m]
         b = best_record(rs, m)
@@ -87,6 +91,10 @@ def summary_text(s: dict) -> str:
         lines.append(f"energy: {s['energy_kwh']:.6g} kWh, {s['co2_kg']:.6g} kg CO2e ({s['energy_method']})")
     if s["latest_losses"]:
         lines.append("latest losses: " + ", ".join(f"{k[5:]} {v:.4g}" for k, v in sorted(s["latest_losses"].items())))
+    if s.get("privacy"):
+        p = s["privacy"]
+        lines.append(f"differential privacy: epsilon {p['epsilon']:.3f} spent (delta {p['delta']:g}"
+                     + (f", budget {p['budget']:g}" if p["budget"] is not None else "") + f") after {p['dp_steps']} D steps")
     for m, v in s["metrics"].items():
         lines.append(f"{m}: latest {v['latest']:.4g} at kimg {v['latest_kimg']:.3f}; best {v['best']:.4g} at kimg {v['best_kimg']:.3f} "
                      f"({v['evaluations']} evaluations)")

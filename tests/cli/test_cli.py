@@ -10,11 +10,11 @@ COMMANDS = ["prepare-data", "train", "resume", "sample", "interpolate", "style-m
 
 def test_help_lists_all_commands(cli):
     p = cli("--help", check=0)
-    for c in COMMANDS + ["presets"]:
+    for c in COMMANDS + ["presets", "cas", "audit"]:
         assert c in p.stdout
 
 
-@pytest.mark.parametrize("cmd", COMMANDS + ["presets list", "presets show"])
+@pytest.mark.parametrize("cmd", COMMANDS + ["presets list", "presets show", "cas", "audit privacy", "audit bias"])
 def test_every_help_has_an_example(cli, cmd):
     p = cli(*cmd.split(), "--help", check=0)
     text = " ".join(p.stdout.split())

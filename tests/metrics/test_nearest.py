@@ -72,3 +72,14 @@ def test_cli_feature_space_with_inception(tmp_path, tiny_cgan_run, weights):
     feat = res["spaces"]["feature"]
     assert feat["train_to_train"]["min"] > 0 and feat["fake_to_train"]["min"] > 0
     assert all(len(im["feature"]["nearest"]) == 3 for im in res["images"]) and res["weights"]["sha256"]
+
+
+def test_space_auto_uses_inception_only_when_its_weights_are_here(tiny_cgan_run, fmnist32):
+    from ganctl import api
+    from ganctl.metrics.weights import candidate_paths
+
+    res = api.nearest(str(tiny_cgan_run), str(fmnist32), num=4, out=None, progress=False)
+    if any(p.is_file() for p in candidate_paths()):
+        assert set(res["spaces"]) == {"pixel", "feature"} and "note" not in res
+    else:
+        assert set(res["spaces"]) == {"pixel"} and "pixel space only" in res["note"]
