@@ -13,6 +13,19 @@ PROV_HELP = ("Do not write the AI-generated provenance statement (XMP in PNGs, G
              "with `ganctl provenance FILE`).")
 
 
+def parse_translate(text: str | None) -> tuple[float, float]:
+    """'X,Y' -> (x, y); None -> (0, 0)."""
+    from ganctl.errors import UsageError
+
+    if text is None:
+        return 0.0, 0.0
+    try:
+        x, y = (float(t) for t in text.split(","))
+    except ValueError:
+        raise UsageError(f"--translate {text!r}: expected two numbers X,Y, e.g. --translate 0.2,-0.1") from None
+    return x, y
+
+
 def register(app: typer.Typer) -> None:
     @app.command("sample", help="Generate images by seed from a trained run.\n\n"
                  "Example: ganctl sample runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --seeds 0-63 --grid --outdir out\n\n"
@@ -36,6 +49,9 @@ def register(app: typer.Typer) -> None:
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
         standing_stats: int = typer.Option(0, "--standing-stats", help="Batch-norm generators (BigGAN): use the average "
                                            "batch statistics of N fresh forward passes instead of the running ones (0 = off)."),
+        translate: Optional[str] = typer.Option(None, "--translate", help="StyleGAN3: translate the output by X,Y "
+                                                "(in image-width units of the input grid, as NVlabs' gen_images)."),
+        rotate: float = typer.Option(0.0, "--rotate", help="StyleGAN3: rotate the output by DEG degrees."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
@@ -50,8 +66,9 @@ def register(app: typer.Typer) -> None:
         if batch_size < 1:
             raise UsageError("--batch-size: must be at least 1")
         source = api.select_checkpoint(source, checkpoint)
+        shift = parse_translate(translate)
         res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode, device,
-                         batch_size, workers, standing_stats, provenance=not no_provenance)
+                         batch_size, workers, standing_stats, provenance=not no_provenance, translate=shift, rotate=rotate)
         if as_json:
             print(json.dumps(res))
         else:
