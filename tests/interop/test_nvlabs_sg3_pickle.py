@@ -113,7 +113,7 @@ def test_convert_sample_and_finetune(tmp_path, fixture, run_main):
         assert (tmp_path / "a" / f"seed{s:04d}.png").read_bytes() == (tmp_path / "b" / f"seed{s:04d}.png").read_bytes()
     # train --init: the run starts from the network (16x16 RGB dataset made from Fashion-MNIST).
     from ganctl.data.dataset import write_dataset
-    from tests._testdata import load_fmnist
+    from _testdata import load_fmnist
 
     imgs, labels = load_fmnist("train", 64)
     imgs = np.repeat(np.pad(imgs[:, ::2, ::2], ((0, 0), (1, 1), (1, 1)))[:, None], 3, axis=1)  # 16x16 RGB

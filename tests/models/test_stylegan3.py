@@ -13,7 +13,7 @@ import torch
 from ganctl.errors import UsageError
 from ganctl.models.stylegan3 import build
 from ganctl.models.stylegan3.filters import layer_schedule
-from tests._testdata import count_params
+from _testdata import count_params
 
 TINY = {"config": "t", "z_dim": 16, "w_dim": 16, "channel_base": 256, "channel_max": 16, "num_layers": 4,
         "margin_size": 2, "d_cmap_layers": 2}

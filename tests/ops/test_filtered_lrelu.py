@@ -11,7 +11,7 @@ import torch
 
 import ganctl.ops as ops
 from ganctl.ops.reference import filtered_lrelu_out_size
-from tests.ops.test_native_cpu import assert_native_matches_ref
+from test_native_cpu import assert_native_matches_ref
 
 
 def _upfirdn_dense(x, f, up, down, pad, gain):
