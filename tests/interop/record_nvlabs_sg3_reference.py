@@ -129,7 +129,6 @@ def selfcheck(objs, name) -> str:
         p.write_bytes(pickle.dumps({"G": G, "D": D, "G_ema": G_ema, "augment_pipe": None}))
         net = read_network(p)
     tensors, meta = net.checkpoint()
-    _, _ = None, None
     Gg, _ = build_networks(meta["config"], net.resolution, net.channels, net.num_classes)
     Gg.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("G_ema/")})
     with torch.no_grad():
