@@ -178,8 +178,10 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
 def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncation_psi: float = 1.0,
            truncation_cutoff: int | None = None, class_idx: int | None = None, grid: bool = False,
            outdir: str = "samples", noise_mode: str = "const", device: str = "auto", batch_size: int = 32,
-           workers: int | None = None, standing_stats: int = 0, provenance: bool = True, output=None) -> dict:
+           workers: int | None = None, standing_stats: int = 0, provenance: bool = True, output=None,
+           translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0) -> dict:
     """Write one PNG per seed (seed0042.png) and/or a grid (grid.png); returns the paths written.
+    `translate` (x, y) / `rotate` degrees move the output of a generator with a transformable input (StyleGAN3).
     `workers` PNG-encoding threads (default: CPU count, at most 8; 1 writes in the calling thread).
     `standing_stats` N > 0: first replace G's batch-norm statistics by the average of N forward passes (BigGAN).
     Each PNG carries the AI-generated provenance statement and its seed, class, psi, noise mode and network sha256
@@ -207,6 +209,8 @@ def sample(source: str | None = None, seeds: Iterable[int] = range(16), truncati
         res = gen.stage()["resolution"]
         if res:
             check_size(res, res, "model's output")  # refuse before generating, not from the writer threads
+    if tuple(translate) != (0.0, 0.0) or rotate:
+        gen.set_transform(translate, rotate)
     prov = for_network(gen.path, class_idx=class_idx, truncation_psi=truncation_psi,
                        noise_mode=noise_mode, output=output) if provenance else None
     out = Path(outdir)

@@ -38,7 +38,7 @@ def _human(info: dict) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("convert", help="Convert an NVlabs StyleGAN2/ADA pickle (.pkl) or a rosinality stylegan2-pytorch "
+    @app.command("convert", help="Convert an NVlabs StyleGAN2/ADA/StyleGAN3 pickle (.pkl) or a rosinality stylegan2-pytorch "
                  "checkpoint (.pt) into a ganctl checkpoint. Nothing in the file is executed.\n\n"
                  "Example: ganctl convert ffhq.pkl ffhq.safetensors")
     def convert(

@@ -25,6 +25,19 @@ def _policy(no_provenance: bool, sign, key, watermark, watermark_payload):
     return policy
 
 
+def parse_translate(text: str | None) -> tuple[float, float]:
+    """'X,Y' -> (x, y); None -> (0, 0)."""
+    from ganctl.errors import UsageError
+
+    if text is None:
+        return 0.0, 0.0
+    try:
+        x, y = (float(t) for t in text.split(","))
+    except ValueError:
+        raise UsageError(f"--translate {text!r}: expected two numbers X,Y, e.g. --translate 0.2,-0.1") from None
+    return x, y
+
+
 def register(app: typer.Typer) -> None:
     @app.command("sample", help="Generate images by seed from a trained run.\n\n"
                  "Example: ganctl sample runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --seeds 0-63 --grid --outdir out\n\n"
@@ -60,6 +73,9 @@ def register(app: typer.Typer) -> None:
                                                      "(seeds 0..N-1, labels seed %% classes) as a prepared dataset in this "
                                                      "folder, plus DIR/images/<class>/ in torchvision ImageFolder layout."),
         num: Optional[int] = typer.Option(None, "--num", help="With --export-dataset: how many images."),
+        translate: Optional[str] = typer.Option(None, "--translate", help="StyleGAN3: translate the output by X,Y "
+                                                "(in image-width units of the input grid, as NVlabs' gen_images)."),
+        rotate: float = typer.Option(0.0, "--rotate", help="StyleGAN3: rotate the output by DEG degrees."),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
@@ -97,7 +113,8 @@ def register(app: typer.Typer) -> None:
             return
         with measuring(energy, energy_country) as used:
             res = api.sample(source, parse_seeds(seeds), truncation, truncation_cutoff, class_idx, grid, outdir, noise_mode,
-                             device, batch_size, workers, standing_stats, provenance=not no_provenance, output=output)
+                             device, batch_size, workers, standing_stats, provenance=not no_provenance, output=output,
+                             translate=parse_translate(translate), rotate=rotate)
         if used:
             res["energy"] = used
             if used.get("note"):

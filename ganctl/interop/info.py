@@ -50,7 +50,18 @@ def _checkpoint_info(path: Path) -> dict:
     from ganctl.sampling.generate import resolve_checkpoint
 
     file = resolve_checkpoint(path)
-    meta = ckpt.read_meta(file)
+    try:
+        meta = ckpt.read_meta(file)
+    except ckpt.CheckpointError as e:
+        # Not a readable safetensors checkpoint: a network file named otherwise is still read by content; anything
+        # else is bad input (exit 2, one line), like every file the interop readers refuse.
+        from ganctl.interop.unpickler import is_pickle_header
+
+        with open(file, "rb") as f:
+            head = f.read(4)
+        if head == b"PK\x03\x04" or is_pickle_header(head[:2]):
+            return _foreign_info(file)
+        raise UsageError(f"{e} (not a ganctl .safetensors checkpoint, an NVlabs .pkl or a rosinality .pt)") from None
     cfg = validate_resolved(meta["config"])
     ds = meta["dataset"]
     classes = len(ds.get("label_names") or []) if cfg["model"].get("conditional") else 0

@@ -6,7 +6,7 @@ The architecture comes from what each record says about itself (attributes like 
 channel plan, from the recorded constructor kwargs; the state dicts are flattened and renamed onto ganctl's modules.
 Only two names differ: the mapping layers (`mapping.fc3` -> `mapping.layers.3`) and D's per-block FIR filter buffer,
 which ganctl keeps only in the layers that use it. Everything else (StyleGAN3, 'skip' D, 'resnet' G, other
-activations or filters) is refused with a line saying what the file holds.
+activations or filters) is refused with a line saying what the file holds; StyleGAN3 files go to nvlabs_sg3.py.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ganctl.errors import UsageError
 from ganctl.interop.unpickler import PersistentRecord
 
 FORMAT = "nvlabs-pickle"
+LOSS = {"type": "stylegan2"}
 NETWORKS = ("G", "D", "G_ema")
 _FC = re.compile(r"(^|\.)mapping\.fc(\d+)\.")
 _D_BLOCK_FILTER = re.compile(r"^b\d+\.resample_filter$")
@@ -70,18 +71,22 @@ def _fail(path, what: str):
     raise UsageError(f"{path}: {what}")
 
 
-def detect(obj, path) -> dict[str, PersistentRecord]:
-    """The network records of a loaded pickle, or one line saying what the file is instead."""
+def network_records(obj, path) -> dict[str, PersistentRecord]:
+    """The network records ('G', 'D', 'G_ema') of a loaded pickle, or one line saying what the file is instead."""
     if not isinstance(obj, dict) or not isinstance(obj.get("G_ema", obj.get("G")), PersistentRecord):
         kind = type(obj).__name__
         keys = f" with keys {sorted(map(str, obj))[:6]}" if isinstance(obj, dict) else ""
         _fail(path, f"not an NVlabs network pickle (top-level object: {kind}{keys}; no 'G_ema' network record)")
-    nets = {k: obj[k] for k in NETWORKS if isinstance(obj.get(k), PersistentRecord)}
-    for name, rec in nets.items():
-        for r in _records(rec):
-            if r.class_name in _SG3_CLASSES or "class SynthesisInput" in r.module_src:
-                _fail(path, f"a StyleGAN3 pickle ({name} is built from StyleGAN3's networks, e.g. SynthesisInput); "
-                            "ganctl reads StyleGAN2 / StyleGAN2-ADA networks (stylegan3 repository: --cfg stylegan2)")
+    return {k: obj[k] for k in NETWORKS if isinstance(obj.get(k), PersistentRecord)}
+
+
+def is_stylegan3(nets: dict[str, PersistentRecord]) -> bool:
+    """Whether a generator record is built from networks_stylegan3 (its synthesis has a SynthesisInput)."""
+    return any(r.class_name in _SG3_CLASSES for name in ("G", "G_ema") if name in nets for r in _records(nets[name]))
+
+
+def detect(nets: dict[str, PersistentRecord], path) -> dict[str, PersistentRecord]:
+    """The records again if they are StyleGAN2 networks ganctl's StyleGAN2 can run, or one line saying why not."""
     for name in ("G", "G_ema"):
         if name in nets and (nets[name].class_name != "Generator" or _child(nets[name], "synthesis") is None
                              or _child(_child(nets[name], "synthesis"), "b4") is None):

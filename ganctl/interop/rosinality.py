@@ -116,7 +116,7 @@ def _fir_ok(state: dict) -> bool:
 
 
 def read(data: bytes, path: Path, sha256: str):
-    from ganctl.interop.network import ImportedNetwork, build_meta, plain_data
+    from ganctl.interop.imported import ImportedNetwork, build_meta, plain_data
     from ganctl import ops
     from ganctl.models.stylegan2.layers import RESAMPLE_TAPS
 

@@ -1,4 +1,4 @@
-"""A restricted unpickler for NVlabs StyleGAN2 / StyleGAN2-ADA pickles: data in, never code.
+"""A restricted unpickler for NVlabs network pickles (StyleGAN2, StyleGAN2-ADA, StyleGAN3): data in, never code.
 
 NVlabs' own loader rebuilds each network by executing the Python source embedded in the file (`module_src`), so opening
 a downloaded model runs whatever its author put there. This reader admits only the globals such a file contains (see
@@ -12,8 +12,10 @@ FACTS.md) and replaces each with a data-only stand-in:
 - `torch.storage._load_from_bytes(b)` -> the storage, read with `torch.load(weights_only=True)` (it is a nested
   torch.save stream, itself a pickle);
 - `numpy.dtype` and `numpy.core.multiarray.scalar` (`numpy._core` in numpy 2) for numeric dtypes only, and
-  numeric `numpy.ndarray`s (`_reconstruct` + state) as inert `InertArray` data (StyleGAN3 files hold a few, so they
-  can be recognised and refused by name rather than by their first array).
+  numeric `numpy.ndarray`s (`_reconstruct` + state) as inert `InertArray` data. StyleGAN3 files need exactly these
+  additions and nothing more: their layers keep sizes as small int arrays (`size`, `in_size`, `out_size`) and
+  sampling rates, cutoffs and flags as numpy float64 / bool scalars (checked by pickling NVlabs' own StyleGAN3
+  networks, tests/interop/record_nvlabs_sg3_reference.py).
 
 Any other global is refused with a UsageError naming it, before anything is called.
 """
@@ -180,7 +182,7 @@ def load(data: bytes, path: str | Path):
     A refused global is reported by name; the TF-era dnnlib.tflib globals get their own sentence.
     """
     if not is_pickle_header(data[:2]):
-        raise UsageError(f"{path}: not a pickle (unrecognised header {data[:4]!r}); expected an NVlabs StyleGAN2 "
+        raise UsageError(f"{path}: not a pickle (unrecognised header {data[:4]!r}); expected an NVlabs StyleGAN2/3 "
                          "network pickle (.pkl) or a rosinality stylegan2-pytorch checkpoint (.pt)")
     try:
         return RestrictedUnpickler(io.BytesIO(data)).load()
@@ -189,7 +191,7 @@ def load(data: bytes, path: str | Path):
             raise UsageError(f"{path}: a TensorFlow-era StyleGAN/StyleGAN2 pickle (dnnlib.tflib); ganctl reads the "
                              "PyTorch pickles of stylegan2-ada-pytorch / stylegan3: convert it with their legacy.py "
                              "first") from None
-        raise UsageError(f"{path}: not an NVlabs StyleGAN2 pickle: it references the global {g}, which ganctl never "
+        raise UsageError(f"{path}: not an NVlabs network pickle: it references the global {g}, which ganctl never "
                          "imports or calls (only network records, tensors and plain containers are read)") from None
     except (EOFError, pickle.UnpicklingError, ValueError, TypeError, RuntimeError, IndexError, KeyError,
             AttributeError, MemoryError, OverflowError) as e:

@@ -22,6 +22,10 @@ DEFAULTS = {
     "pl_decay": 0.01,
     "pl_batch_shrink": 2,
     "style_mixing_prob": 0.9,
+    # StyleGAN3-R blurs every image D sees with a Gaussian whose sigma fades linearly from blur_init_sigma to 0 over
+    # the first blur_fade_kimg (NVlabs: 10 and batch * 200 / 32): it keeps early D from latching onto aliasing.
+    "blur_init_sigma": 0.0,
+    "blur_fade_kimg": 0.0,
 }
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
@@ -40,6 +44,24 @@ def frozen(module: nn.Module):
             p.requires_grad_(flag)
 
 
+def blur_sigma_at(cur_nimg: int, init_sigma: float, fade_kimg: float) -> float:
+    """The D-input blur sigma at `cur_nimg`: init_sigma fading linearly to 0 over fade_kimg (0 disables)."""
+    if fade_kimg <= 0 or init_sigma <= 0:
+        return 0.0
+    return max(1 - cur_nimg / (fade_kimg * 1e3), 0) * init_sigma
+
+
+def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian of radius floor(3 sigma), normalised, same size out (NVlabs' run_D blur)."""
+    from ganctl import ops
+
+    radius = int(np.floor(sigma * 3))
+    if radius <= 0:
+        return img
+    f = torch.arange(-radius, radius + 1, device=img.device, dtype=torch.float32).div(sigma).square().neg().exp2()
+    return ops.filter2d(img, f / f.sum())
+
+
 class StyleGAN2Loss(nn.Module):
     def __init__(self, G, D, cfg: dict, device=None, augment_pipe=None):
         super().__init__()
@@ -53,6 +75,9 @@ class StyleGAN2Loss(nn.Module):
         self.pl_decay = float(cfg["pl_decay"])
         self.pl_batch_shrink = max(int(cfg["pl_batch_shrink"]), 1)
         self.style_mixing_prob = float(cfg["style_mixing_prob"])
+        self.blur_init_sigma = float(cfg["blur_init_sigma"])
+        self.blur_fade_kimg = float(cfg["blur_fade_kimg"])
+        self.blur_sigma = 0.0  # this step's sigma, set from cur_nimg by accumulate_gradients
         self.register_buffer("pl_mean", torch.zeros([], device=self.device))
         self.__dict__["fast"] = None  # compiled callables for the first-order passes (use_compiled)
 
@@ -80,6 +105,8 @@ class StyleGAN2Loss(nn.Module):
         return img, ws
 
     def run_D(self, img, c, fast=False):
+        if self.blur_sigma > 0:
+            img = gaussian_blur(img, self.blur_sigma)
         if self.augment_pipe is not None:
             img = self.augment_pipe(img)
         return (self.fast["D"] if fast and self.fast else self.D)(img, c)
@@ -94,6 +121,7 @@ class StyleGAN2Loss(nn.Module):
             return {}
         if phase == "Dreg" and self.r1_gamma == 0:
             return {}
+        self.blur_sigma = blur_sigma_at(cur_nimg, self.blur_init_sigma, self.blur_fade_kimg)
         do_Gmain = phase in ("Gmain", "Gboth")
         do_Gpl = phase in ("Greg", "Gboth") and self.pl_weight != 0
         do_Dmain = phase in ("Dmain", "Dboth")

@@ -12,6 +12,7 @@ FAMILY_MODULES = {
     "mlp": "ganctl.models.mlp",
     "dcgan": "ganctl.models.dcgan",
     "stylegan2": "ganctl.models.stylegan2",
+    "stylegan3": "ganctl.models.stylegan3",
     "progan": "ganctl.models.progan",
     "biggan": "ganctl.models.biggan",
 }

@@ -1,4 +1,5 @@
-"""The public ops: bias_act, upfirdn2d and its resampling wrappers, each choosing native kernels or the reference.
+"""The public ops: bias_act, upfirdn2d and its resampling wrappers, filtered_lrelu; each chooses native kernels or the
+reference.
 
 `impl='auto'` (the default) uses the native kernels when they are built or can be built for the input's device and
 dtype, otherwise the plain-PyTorch reference; the environment variable GANCTL_OPS=ref|native|auto overrides 'auto'.
@@ -81,3 +82,25 @@ def filter2d(x, f, padding=0, flip_filter=False, gain=1, impl="auto") -> torch.T
     """FIR-filter x with f, keeping its size (plus any extra padding)."""
     p = ref.filter2d_padding(f, padding)
     return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=ref._SQRT2, slope=0.2, clamp=None,
+                   flip_filter=False, impl="auto") -> torch.Tensor:
+    """StyleGAN3's filtered leaky ReLU on an NCHW batch (NVlabs' filtered_lrelu semantics).
+
+    Add bias b, upsample by `up` (zero insertion, `padding` w.r.t. the upsampled image, FIR fu with gain up^2),
+    lrelu with `slope` times `gain`, clamp to +-clamp, FIR fd and keep every `down`-th sample. fu/fd: 1-D separable
+    taps, 2-D filters (-r's radial filter) or None. Differentiable twice on both implementations.
+
+    The native path runs the same four stages on the native bias_act and upfirdn2d kernels (their autograd formulas
+    give the backward passes); there is no single fused kernel yet, so the intermediate upsampled tensor is still
+    materialised.
+    """
+    ref.check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp)
+    if not _use_native("filtered_lrelu", x, impl):
+        return ref.filtered_lrelu_ref(x, fu, fd, b, up=up, down=down, padding=padding, gain=gain, slope=slope,
+                                      clamp=clamp, flip_filter=flip_filter)
+    x = bias_act(x, b, impl="native")
+    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up ** 2, flip_filter=flip_filter, impl="native")
+    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="native")
+    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, impl="native")

@@ -30,7 +30,7 @@ import torch
 
 log = logging.getLogger("ganctl.ops")
 
-OPS = ("bias_act", "upfirdn2d")
+OPS = ("bias_act", "upfirdn2d", "filtered_lrelu")  # filtered_lrelu runs on the other two natively
 CPU_SOURCES = ("ops_registration.cpp", "bias_act_cpu.cpp", "upfirdn2d_cpu.cpp")
 CUDA_SOURCES = ("ops_cuda.cpp", "bias_act_cuda.cu", "upfirdn2d_cuda.cu")
 HEADERS = ("ganctl_ops.h", "kernels.h", "cuda_types.cuh")

@@ -201,3 +201,38 @@ def filter2d_padding(f, padding) -> tuple[int, int, int, int]:
     px0, px1, py0, py1 = as_padding(padding)
     fw, fh = filter_size(f)
     return (px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# filtered leaky ReLU (StyleGAN3's alias-free nonlinearity)
+
+
+def filtered_lrelu_out_size(in_hw, fu, fd, up, down, padding) -> tuple[int, int]:
+    """(H, W) of filtered_lrelu's output: upsampled + padded input, shrunk by both filters' footprints, downsampled."""
+    fu_w, fu_h = filter_size(fu)
+    fd_w, fd_h = filter_size(fd)
+    px0, px1, py0, py1 = as_padding(padding)
+    h, w = in_hw
+    return ((h * up + py0 + py1 - (fu_h - 1) - (fd_h - 1) + down - 1) // down,
+            (w * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + down - 1) // down)
+
+
+def check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"filtered_lrelu: x must be NCHW, got shape {tuple(x.shape)}")
+    check_bias(x, b, 1)
+    if not (isinstance(up, int) and isinstance(down, int) and up >= 1 and down >= 1):
+        raise ValueError(f"filtered_lrelu: up and down must be ints >= 1, got up={up!r} down={down!r}")
+    if not float(gain) > 0 or float(slope) < 0 or (clamp is not None and float(clamp) < 0):
+        raise ValueError(f"filtered_lrelu: need gain > 0, slope >= 0, clamp >= 0 or None; got {gain}, {slope}, {clamp}")
+
+
+def filtered_lrelu_ref(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=_SQRT2, slope=0.2, clamp=None,
+                       flip_filter=False) -> torch.Tensor:
+    """bias -> upsample by `up` with FIR fu (gain up^2, `padding` w.r.t. the upsampled image) -> lrelu(slope) x gain,
+    clamped -> FIR fd and keep every `down`-th sample. Alias-free when fu/fd are the layer's low-pass filters."""
+    check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp)
+    x = bias_act_ref(x, b)
+    x = upfirdn2d_ref(x, fu, up=up, padding=padding, gain=up ** 2, flip_filter=flip_filter)
+    x = bias_act_ref(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp)
+    return upfirdn2d_ref(x, fd, down=down, flip_filter=flip_filter)

@@ -99,6 +99,13 @@ class LoadedGenerator:
         return images_for_seeds(self.G, seeds, self.num_classes, self.device, class_idx, truncation_psi,
                                 truncation_cutoff, noise_mode, truncation_rule=self.truncation)
 
+    def set_transform(self, translate=(0.0, 0.0), rotate_deg: float = 0.0) -> None:
+        """Translate/rotate the output of a generator whose input takes a transform (StyleGAN3's Fourier features)."""
+        if not hasattr(self.G, "set_transform"):
+            raise UsageError("--translate/--rotate: this generator has no transformable input; they apply to "
+                             "StyleGAN3 (model.family=stylegan3)")
+        self.G.set_transform(translate, rotate_deg)
+
     def use_standing_stats(self, passes: int, batch_size: int = 64) -> None:
         """Replace G's batch-norm running statistics by "standing statistics" (see sampling/standing.py)."""
         from ganctl.sampling.standing import accumulate_standing_stats

@@ -30,13 +30,18 @@ from ganctl.augment import build_augment
 from ganctl.config.load import resolve_config
 from ganctl.engine import acceleration
 from ganctl.losses.stylegan2 import StyleGAN2Loss
-from ganctl.models.stylegan2 import build
+from ganctl.models import get_family
 
 CONFIGS = {
     # name: (preset, overrides, resolution, channels)
     "tiny": ("stylegan-tiny", [], 32, 1),
     "256": ("stylegan-ffhq256", ["model.channel_base=32768", "model.mbstd_group=4", "loss.r1_gamma=1",
                                  "train.batch=32", "augment.kind=ada"], 256, 3),
+    # StyleGAN3 (same loop: StyleGAN2's loss without path-length / style-mixing regularisation, as the presets set it)
+    "sg3-tiny": ("stylegan3-tiny", [], 32, 1),
+    "sg3-t-256": ("stylegan3-t-ffhqu256", ["train.batch=32", "loss.r1_gamma=2"], 256, 3),
+    "sg3-r-256": ("stylegan3-t-ffhqu256", ["model.config=r", "train.batch=32", "loss.r1_gamma=2",
+                                          "loss.blur_init_sigma=10", "loss.blur_fade_kimg=200"], 256, 3),
 }
 VARIANTS = {
     # name: (GANCTL_OPS, train.compile, train.channels_last)
@@ -59,7 +64,7 @@ def sync(device):
 
 def make(cfg, res, channels, device, compile_mode="off", channels_last=False):
     torch.manual_seed(0)
-    G, D = build(cfg["model"], res, channels, 0)
+    G, D = get_family(cfg["model"]["family"]).build(cfg["model"], res, channels, 0)
     G, D = G.to(device).train().requires_grad_(False), D.to(device).train().requires_grad_(False)
     augment = build_augment(cfg["augment"], channels)
     if augment is not None:

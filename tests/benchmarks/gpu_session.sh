@@ -6,6 +6,8 @@
 #   bash tests/benchmarks/gpu_session.sh compile    # StyleGAN2 256 s/kimg with torch.compile and CUDA graphs (compiling
 #                                                   # takes minutes per variant, hence a stage of its own)
 #   bash tests/benchmarks/gpu_session.sh metrics    # FID throughput vs pytorch-fid on CUDA (wheels/ holds pytorch-fid)
+#   bash tests/benchmarks/gpu_session.sh stylegan3  # StyleGAN3 -t/-r 256 training s/kimg (native vs reference ops),
+#                                                   # generation img/s, filtered_lrelu CUDA correctness
 #
 # Runs the checkout without installing it (PYTHONPATH), so the GPU image's own torch is used. Every command's output
 # goes to $OUT/<stage>-<step>.txt (OUT defaults to ./gpu-results) and to the terminal; a failing step is reported and
@@ -64,12 +66,21 @@ case "$stage" in
     step bench-256 $PY tests/benchmarks/bench_stylegan2.py --config 256 --device cuda --iters 10 \
       --variants "${VARIANTS:-eager,compile,cudagraphs}"
     ;;
+  stylegan3)
+    $PY -m ganctl ops build > "$OUT/stylegan3-build.txt" 2>&1
+    step test-ops $PY -m pytest -q -p no:cacheprovider tests/ops/test_filtered_lrelu.py
+    step bench-t-256 $PY tests/benchmarks/bench_stylegan2.py --config sg3-t-256 --device cuda --iters 5 \
+      --variants "${VARIANTS:-eager,eager-ref}"
+    step bench-r-256 $PY tests/benchmarks/bench_stylegan2.py --config sg3-r-256 --device cuda --iters 5 \
+      --variants "${VARIANTS:-eager}"
+    step test-models $PY -m pytest -q -p no:cacheprovider tests/models/test_stylegan3.py tests/interop/test_nvlabs_sg3_pickle.py
+    ;;
   metrics)
     if ls wheels/*.whl > /dev/null 2>&1; then $PY -m pip install -q --no-deps wheels/*.whl; fi
     step bench-fid $PY tests/benchmarks/bench_fid.py --device cuda --n 2000 --size 256 --workers 8
     ;;
   *)
-    echo "unknown stage '$stage': use ops, stylegan, compile or metrics" >&2
+    echo "unknown stage '$stage': use ops, stylegan, compile, metrics or stylegan3" >&2
     exit 2
     ;;
 esac

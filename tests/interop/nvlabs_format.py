@@ -67,6 +67,8 @@ def _stand_in_modules():
 
 
 def _value(v, easy: bool):
+    if isinstance(v, dict) and "__ndarray__" in v:  # StyleGAN3 layers keep sizes as numpy arrays
+        return np.asarray(v["value"], dtype=np.dtype(v["__ndarray__"]))
     if isinstance(v, dict) and "__numpy__" in v:
         return np.dtype(v["__numpy__"]).type(v["value"])
     if isinstance(v, dict):
@@ -108,12 +110,12 @@ def write_pickle(path: Path, trees: dict, tensors: dict, extra: dict | None = No
     return Path(path)
 
 
-def load_fixture() -> tuple[dict, dict]:
-    """(cases from nvlabs_reference.json, tensors from nvlabs_reference.safetensors)."""
+def load_fixture(name: str = "nvlabs_reference") -> tuple[dict, dict]:
+    """(cases from fixtures/NAME.json, tensors from fixtures/NAME.safetensors)."""
     from safetensors.torch import load_file
 
-    meta = json.loads((FIXTURES / "nvlabs_reference.json").read_text())
-    return meta["cases"], load_file(str(FIXTURES / "nvlabs_reference.safetensors"))
+    meta = json.loads((FIXTURES / f"{name}.json").read_text())
+    return meta["cases"], load_file(str(FIXTURES / f"{name}.safetensors"))
 
 
 def case_tensors(tensors: dict, case: str) -> dict:
@@ -121,8 +123,8 @@ def case_tensors(tensors: dict, case: str) -> dict:
     return {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
 
 
-def write_fixture_pickle(path: Path, case: str, networks=("G", "D", "G_ema"), **kw) -> Path:
-    cases, tensors = load_fixture()
+def write_fixture_pickle(path: Path, case: str, networks=("G", "D", "G_ema"), fixture="nvlabs_reference", **kw) -> Path:
+    cases, tensors = load_fixture(fixture)
     trees = {n: cases[case]["trees"][n] for n in networks}
     return write_pickle(path, trees, case_tensors(tensors, case), **kw)
 
