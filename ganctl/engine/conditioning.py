@@ -40,6 +40,11 @@ def check_data(cfg: dict, family, dataset):
     if latent_metrics:
         raise UsageError(f"config key train.metrics: {', '.join(latent_metrics)} measure noise-to-image generators; "
                          f"model.family={family.name} maps images to images: remove them")
+    from ganctl.config.schema import loss_class
+
+    check = getattr(loss_class(cfg["loss"]["type"]), "check_config", None)
+    if check is not None:
+        check(cfg)
     return family.make_batches(cfg, dataset)  # refuses a dataset kind it cannot read
 
 

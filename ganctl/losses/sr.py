@@ -1,4 +1,5 @@
-"""The super-resolution losses (BasicSR's SRGAN/ESRGAN/Real-ESRGAN models): L1 pixel loss, and with a D a GAN loss,
+"""The super-resolution losses (BasicSR's SRGAN/ESRGAN/Real-ESRGAN models): L1 pixel loss, the VGG19 perceptual
+loss (losses/perceptual.py), and with a D a GAN loss,
 vanilla (BCE with logits) or ESRGAN's relativistic average ("ragan"). Weights apply to G's terms only; D's loss has
 weight 1, as in BasicSR. Distances are measured on [0, 1] images (BasicSR's range), so the recipes' weights carry over
 unchanged: an L1 on ganctl's [-1, 1] images is halved.
@@ -22,6 +23,10 @@ DEFAULTS = {
     "pixel_weight": 1.0,     # L1 between G(input) and target, on [0, 1]
     "gan_weight": 0.0,       # 0: PSNR stage (no D); ESRGAN 5e-3 (ragan), Real-ESRGAN 0.1 (vanilla)
     "gan_type": "vanilla",   # vanilla | ragan
+    "perceptual_weight": 0.0,                # 0: off; ESRGAN and Real-ESRGAN 1.0
+    "perceptual_layers": ["conv5_4"],        # VGG19 layers (BasicSR names; conv = before its ReLU)
+    "perceptual_layer_weights": [1.0],       # one per layer
+    "vgg19_weights": "",                     # torchvision's vgg19-dcbb9e9d.pth; "": $GANCTL_VGG19_WEIGHTS or the cache
 }
 GAN_TYPES = ("vanilla", "ragan")
 
@@ -40,6 +45,22 @@ class SRLoss(nn.Module):
         self.G, self.D = [G], [D]  # lists: keep the networks out of this module's state_dict
         self.cfg = cfg
         self._fakes: deque = deque()
+        perceptual = None
+        if cfg["perceptual_weight"] > 0:
+            from ganctl.losses.perceptual import PerceptualLoss, find_vgg19
+
+            perceptual = PerceptualLoss(cfg["perceptual_layers"], cfg["perceptual_layer_weights"],
+                                        find_vgg19(cfg["vgg19_weights"])).to(device)
+        # Outside this module's state_dict: VGG19 is a frozen detector, found again on resume, never checkpointed.
+        self.__dict__["perceptual"] = perceptual
+
+    @staticmethod
+    def check_config(cfg: dict) -> None:
+        """Refuse, before the run directory exists, what would fail at the first step (missing VGG19 weights)."""
+        if cfg["loss"]["perceptual_weight"] > 0:
+            from ganctl.losses.perceptual import find_vgg19
+
+            find_vgg19(cfg["loss"]["vgg19_weights"])
 
     def accumulate_gradients(self, phase, batch: dict, gain, cur_nimg) -> dict:
         stats = {}
@@ -51,6 +72,10 @@ class SRLoss(nn.Module):
             pix = (fake - gt).abs().mean() * 0.5  # L1 on [0, 1]
             loss = self.cfg["pixel_weight"] * pix
             stats["Loss/G/pixel"] = pix.item()
+            if self.perceptual is not None:
+                percep = self.perceptual(fake, gt)
+                stats["Loss/G/perceptual"] = percep.item()
+                loss = loss + self.cfg["perceptual_weight"] * percep
             if gan_w > 0:
                 fake_logits = D(fake)
                 if self.cfg["gan_type"] == "ragan":
