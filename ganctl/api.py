@@ -436,3 +436,40 @@ def ppl(run: str, **options) -> dict:
     from ganctl.metrics.ppl import perceptual_path_length
 
     return perceptual_path_length(run, **options)
+
+
+def upscale(net: str, inputs: list[str], out: str, outscale: float | None = None, tile: int = 0, tile_pad: int = 10,
+            batch_size: int = 4, device: str = "auto", checkpoint: str | None = None, provenance: bool = True,
+            progress=lambda done, total: None) -> dict:
+    """Upscale images or folders with a super-resolution network (a run, checkpoint or network file); writes
+    OUT/<name>.png per input (folders keep their relative paths) and returns what was written. Every input is checked
+    before anything is written (sampling/upscale.py)."""
+    from ganctl.sampling import upscale as up
+    from ganctl.sampling.generate import load_generator
+    from ganctl.sampling.provenance import for_network
+    from ganctl.sampling.writer import PngWriter
+
+    up.check_outscale(outscale)
+    if tile < 0 or tile_pad < 0:
+        raise UsageError("--tile and --tile-pad: must be >= 0 (0 = no tiling)")
+    if batch_size < 1:
+        raise UsageError("--batch-size: must be at least 1")
+    gen = load_generator(select_checkpoint(net, checkpoint), device, conditioning="image")
+    jobs = up.plan(inputs, gen.G, outscale)
+    prov = for_network(gen.path, kind="upscale") if provenance else None
+    done = 0
+
+    def tick(n):
+        nonlocal done
+        done += n
+        progress(done, len(jobs))
+
+    rows = []
+    with PngWriter() as writer:
+        for job, arr in up.upscale_jobs(gen.G, jobs, gen.device, outscale, tile, tile_pad, batch_size, tick):
+            dest = Path(out) / job.rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            writer.submit(arr, dest, prov)
+            rows.append({"input": str(job.src), "output": str(dest), "size": [int(arr.shape[1]), int(arr.shape[0])]})
+    return {"network": str(gen.path), "scale": gen.G.scale, "outscale": outscale, "tile": tile, "tile_pad": tile_pad,
+            "count": len(rows), "files": rows}
