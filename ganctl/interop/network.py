@@ -1,7 +1,8 @@
 """One imported network, whatever file it came from: reading it, checking it fits ganctl's StyleGAN2, and turning it
 into ganctl checkpoint content (tensors + metadata), in memory.
 
-`read_network(path)` picks the reader by content: a zip is a torch.save checkpoint (rosinality stylegan2-pytorch),
+`read_network(path)` picks the reader by content: a zip is a torch.save checkpoint (a BasicSR/Real-ESRGAN `.pth`,
+interop/basicsr.py, or else rosinality stylegan2-pytorch),
 a pickle stream is an NVlabs network pickle. Both readers return ganctl state_dict names; here the names and shapes
 are checked against a StyleGAN2 built (on the meta device, no memory) from the derived `model:` section, so a file
 that would not load is refused with one line before anything is written.
@@ -53,7 +54,10 @@ class ImportedNetwork:
         """A valid resolved ganctl config: defaults with this network's `model:` section (and StyleGAN2's loss)."""
         from ganctl.config.load import validate_resolved
 
-        return validate_resolved({"preset": "converted", "model": dict(self.model), "loss": {"type": "stylegan2"}})
+        from ganctl.models import get_family
+
+        loss = get_family(self.model["family"]).losses[0]  # the family's natural loss (stylegan2, sr)
+        return validate_resolved({"preset": "converted", "model": dict(self.model), "loss": {"type": loss}})
 
     def checkpoint(self) -> tuple[dict, dict]:
         """(tensors, meta) as a ganctl checkpoint holds them; what `convert` writes and `sample` reads in memory."""
@@ -91,9 +95,11 @@ def read_network(path: str | os.PathLike) -> ImportedNetwork:
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     if data[:4] == b"PK\x03\x04":
-        from ganctl.interop import rosinality
+        from ganctl.interop import basicsr, rosinality
 
-        net = rosinality.read(data, path, sha)
+        obj = basicsr.load(data, path) if path.suffix.lower() == ".pth" else None
+        sd = basicsr.state_dict_of(obj)
+        net = basicsr.read(obj, sd, path, sha) if sd is not None else rosinality.read(data, path, sha)
     else:
         net = _read_nvlabs(data, path, sha)
     check_fits(net)
@@ -137,12 +143,15 @@ _DROP = object()
 
 
 def build_meta(model: dict, resolution: int, channels: int, num_classes: int):
-    """(G, D) of ganctl's StyleGAN2 on the meta device: names and shapes, no memory, no initialisation cost."""
-    from ganctl.models.stylegan2 import build
+    """(G, D) of the network's family (StyleGAN2 unless `model` names another) on the meta device: names and shapes,
+    no memory, no initialisation cost."""
+    from ganctl.models import get_family
 
+    family = get_family(model.get("family", "stylegan2"))
     with torch.device("meta"):
-        return build({k: v for k, v in model.items() if k not in ("family", "conditional")}, resolution, channels,
-                     num_classes)
+        # Readers give the keys they derive; the family's defaults fill the rest, as the config layer would.
+        cfg = {**family.defaults, **{k: v for k, v in model.items() if k not in ("family", "conditional")}}
+        return family.build(cfg, resolution, channels, num_classes)
 
 
 def check_fits(net: ImportedNetwork) -> None:
@@ -156,5 +165,5 @@ def check_fits(net: ImportedNetwork) -> None:
         if missing or extra or shapes:
             what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
                     else f"{shapes[0]} is {have[shapes[0]]}, expected {want[shapes[0]]}")
-            raise UsageError(f"{net.path}: {prefix} does not fit ganctl's StyleGAN2 with the recorded arguments "
+            raise UsageError(f"{net.path}: {prefix} does not fit ganctl's {net.model.get('family', 'stylegan2')} with the recorded arguments "
                              f"({what}); this network's architecture is not one ganctl supports")
