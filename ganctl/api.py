@@ -473,3 +473,12 @@ def upscale(net: str, inputs: list[str], out: str, outscale: float | None = None
             rows.append({"input": str(job.src), "output": str(dest), "size": [int(arr.shape[1]), int(arr.shape[0])]})
     return {"network": str(gen.path), "scale": gen.G.scale, "outscale": outscale, "tile": tile, "tile_pad": tile_pad,
             "count": len(rows), "files": rows}
+
+
+def compare(ref: str, out: str, metrics: Iterable[str] = ("psnr", "ssim"), crop_border: int = 0,
+            y_channel: bool = False, device: str = "cpu") -> dict:
+    """PSNR/SSIM/L1/LPIPS of OUT against REF (files, or folders matched by relative path), per image and mean, with
+    BasicSR's conventions; the convention is part of the result (metrics/pairs.py)."""
+    from ganctl.metrics.compare import compare as _compare
+
+    return _compare(ref, out, tuple(metrics), crop_border, y_channel, device)
