@@ -436,3 +436,11 @@ def ppl(run: str, **options) -> dict:
     from ganctl.metrics.ppl import perceptual_path_length
 
     return perceptual_path_length(run, **options)
+
+
+def prepare_pairs(a: str, b: str | None, dest: str, mode: str = "pairs", **options):
+    """Prepare an image-to-image dataset (`prepare-data --pairs A B DEST`, `--aligned A DEST` with b None, `--unpaired A B
+    DEST`); options are PairOptions fields (direction, factor, multiple, resolution, policy, ...). Returns the report."""
+    from ganctl.data.prepare_pairs import PairOptions, prepare_pairs as run
+
+    return run(a, b, dest, PairOptions(mode=mode, **options))
