@@ -482,3 +482,11 @@ def compare(ref: str, out: str, metrics: Iterable[str] = ("psnr", "ssim"), crop_
     from ganctl.metrics.compare import compare as _compare
 
     return _compare(ref, out, tuple(metrics), crop_border, y_channel, device)
+
+
+def prepare_pairs(a: str, b: str | None, dest: str, mode: str = "pairs", **options):
+    """Prepare an image-to-image dataset (`prepare-data --pairs A B DEST`, `--aligned A DEST` with b None, `--unpaired A B
+    DEST`); options are PairOptions fields (direction, factor, multiple, resolution, policy, ...). Returns the report."""
+    from ganctl.data.prepare_pairs import PairOptions, prepare_pairs as run
+
+    return run(a, b, dest, PairOptions(mode=mode, **options))
