@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from ganctl.engine.checkpoint import latest_checkpoint
 
 # A GAN-stage sr-tiny, made tinier: D phases, batch norm, batch_gpu chunks and the G->D fake hand-over all run.
-TINY_SR = ["--preset", "sr-tiny", "model.num_feat=8", "model.num_block=1", "model.num_grow_ch=8", "model.d_num_feat=8",
+TINY_SR = ["--preset", "sr-tiny", "model.generator=rrdbnet", "model.num_feat=8", "model.num_block=1", "model.num_grow_ch=8", "model.d_num_feat=8",
            "loss.gan_weight=0.1", "loss.gan_type=ragan", "train.batch=8", "train.batch_gpu=4", "train.tick_kimg=0.016",
            "train.grid_size=4", "train.threads=1", "--seed", "5"]
 

@@ -16,7 +16,7 @@ from ganctl import api
 from ganctl.errors import UsageError
 
 # sr-tiny made tinier; one training step is enough (the weights only need to be a fixed, non-trivial network).
-TINY = ["model.num_feat=8", "model.num_block=1", "model.num_grow_ch=8", "model.d_num_feat=8", "train.batch=8",
+TINY = ["model.generator=rrdbnet", "model.num_feat=8", "model.num_block=1", "model.num_grow_ch=8", "model.d_num_feat=8", "train.batch=8",
         "train.tick_kimg=0.008", "train.grid_size=0", "train.threads=1"]
 
 
