@@ -50,7 +50,7 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
           init: str | None = None) -> dict:
     """Train a new run; returns {'run_dir', 'kimg', 'seconds'}. `init`: start G, D, G_ema from a network (NVlabs .pkl,
     rosinality .pt, ganctl checkpoint or run dir), whose architecture replaces the config's `model:` section."""
-    from ganctl.data.dataset import PreparedDataset
+    from ganctl.data.dataset import open_dataset
     from ganctl.engine import rundir
     from ganctl.device import resolve_device
     from ganctl.engine import distributed
@@ -60,7 +60,7 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     distributed.maybe_init(cfg["train"]["device"])
     if not cfg["data"]["path"]:
         raise UsageError("--data: no dataset given; prepare one with `ganctl prepare-data SOURCE DEST` and pass --data DEST")
-    ds = PreparedDataset(cfg["data"]["path"])
+    ds = open_dataset(cfg["data"]["path"])  # any kind: the family refuses what it cannot use
     init_tensors = origin = None
     if init:
         from ganctl.interop.init import init_from
@@ -126,7 +126,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     """Continue a run in its own directory from its latest (or the named) checkpoint."""
     from ganctl.config.load import apply_overrides, parse_override, validate_resolved
     from ganctl.config.schema import RESUME_SAFE
-    from ganctl.data.dataset import PreparedDataset
+    from ganctl.data.dataset import open_dataset
     from ganctl.engine import checkpoint as ckpt
     from ganctl.engine import rundir
     from ganctl.device import resolve_device
@@ -151,7 +151,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     from ganctl.engine import distributed
 
     distributed.maybe_init(cfg["train"]["device"])
-    ds = PreparedDataset(cfg["data"]["path"])
+    ds = open_dataset(cfg["data"]["path"])  # any kind: the family refuses what it cannot use
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     rank, _ = distributed.dist_info()
     if rank == 0:
@@ -780,3 +780,56 @@ def audit_bias(source: str, data: str, **options) -> dict:
     from ganctl.audit.bias import audit_bias as _audit
 
     return _audit(source, data, **options)
+
+def upscale(net: str, inputs: list[str], out: str, outscale: float | None = None, tile: int = 0, tile_pad: int = 10,
+            batch_size: int = 4, device: str = "auto", checkpoint: str | None = None, provenance: bool = True,
+            progress=lambda done, total: None) -> dict:
+    """Upscale images or folders with a super-resolution network (a run, checkpoint or network file); writes
+    OUT/<name>.png per input (folders keep their relative paths) and returns what was written. Every input is checked
+    before anything is written (sampling/upscale.py)."""
+    from ganctl.sampling import upscale as up
+    from ganctl.sampling.generate import load_generator
+    from ganctl.sampling.provenance import for_network
+    from ganctl.sampling.writer import PngWriter
+
+    up.check_outscale(outscale)
+    if tile < 0 or tile_pad < 0:
+        raise UsageError("--tile and --tile-pad: must be >= 0 (0 = no tiling)")
+    if batch_size < 1:
+        raise UsageError("--batch-size: must be at least 1")
+    gen = load_generator(select_checkpoint(net, checkpoint), device, conditioning="image")
+    jobs = up.plan(inputs, gen.G, outscale)
+    prov = for_network(gen.path, kind="upscale") if provenance else None
+    done = 0
+
+    def tick(n):
+        nonlocal done
+        done += n
+        progress(done, len(jobs))
+
+    rows = []
+    with PngWriter() as writer:
+        for job, arr in up.upscale_jobs(gen.G, jobs, gen.device, outscale, tile, tile_pad, batch_size, tick):
+            dest = Path(out) / job.rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            writer.submit(arr, dest, prov)
+            rows.append({"input": str(job.src), "output": str(dest), "size": [int(arr.shape[1]), int(arr.shape[0])]})
+    return {"network": str(gen.path), "scale": gen.G.scale, "outscale": outscale, "tile": tile, "tile_pad": tile_pad,
+            "count": len(rows), "files": rows}
+
+
+def compare(ref: str, out: str, metrics: Iterable[str] = ("psnr", "ssim"), crop_border: int = 0,
+            y_channel: bool = False, device: str = "cpu") -> dict:
+    """PSNR/SSIM/L1/LPIPS of OUT against REF (files, or folders matched by relative path), per image and mean, with
+    BasicSR's conventions; the convention is part of the result (metrics/pairs.py)."""
+    from ganctl.metrics.compare import compare as _compare
+
+    return _compare(ref, out, tuple(metrics), crop_border, y_channel, device)
+
+
+def prepare_pairs(a: str, b: str | None, dest: str, mode: str = "pairs", **options):
+    """Prepare an image-to-image dataset (`prepare-data --pairs A B DEST`, `--aligned A DEST` with b None, `--unpaired A B
+    DEST`); options are PairOptions fields (direction, factor, multiple, resolution, policy, ...). Returns the report."""
+    from ganctl.data.prepare_pairs import PairOptions, prepare_pairs as run
+
+    return run(a, b, dest, PairOptions(mode=mode, **options))

@@ -41,6 +41,8 @@ def _register_all() -> None:
         "cmd_serve",
         "cmd_latent",
         "cmd_audit",
+        "cmd_upscale",
+        "cmd_compare",
     ]
     for name in modules:
         importlib.import_module(f"ganctl.cli.{name}").register(app)

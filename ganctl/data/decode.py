@@ -30,6 +30,9 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".webp", ".bmp", ".dib", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".tga"}
 )
 POLICIES = ("center-crop", "pad", "stretch")
+# Image-to-image datasets may also keep the sources' aspect ratio: every image is scaled to cover one H x W size
+# (both multiples of the network's factor) and centre-cropped to it; see ganctl.data.prepare_pairs.
+PAIR_POLICIES = POLICIES + ("keep-aspect",)
 MIN_SIDE = 8  # smaller images carry no usable structure for any GAN resolution
 DEFAULT_MAX_PIXELS = 64 * 1024 * 1024
 
@@ -46,6 +49,10 @@ SKIP_KINDS = {
     "missing-file": "listed in dataset.json but not present",
     "missing-label": "image not listed in dataset.json",
     "unreadable": "could not be read from disk",
+    "broken-link": "symbolic link whose target does not exist",
+    "link-cycle": "symbolic link to a folder already being listed",
+    "unmatched": "no partner with the same relative path on the other side",
+    "bad-aligned": "an A|B side-by-side image whose width is not even",
 }
 
 _EXIF_ORIENTATION = 0x0112
@@ -152,13 +159,25 @@ def to_8bit(img: Image.Image) -> tuple[np.ndarray, str | None]:
     raise Skip("unsupported-mode", f"pixel mode {mode!r} is not supported")
 
 
-def fit(pixels: np.ndarray, resolution: int, policy: str) -> np.ndarray:
-    """Apply the resolution policy; an image already resolution x resolution is returned untouched (bit-exact)."""
+def fit(pixels: np.ndarray, resolution, policy: str) -> np.ndarray:
+    """Apply the resolution policy; an image already at the size is returned untouched (bit-exact).
+
+    `resolution` is N (N x N) or, for policy keep-aspect, an (H, W) size: scaled to cover it, centre-cropped."""
     h, w = pixels.shape[:2]
-    if h == resolution and w == resolution:
+    th, tw = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+    if h == th and w == tw:
         return pixels
     img = Image.fromarray(pixels)
     lanczos = Image.Resampling.LANCZOS
+    if policy == "keep-aspect":
+        s = max(th / h, tw / w)
+        nw, nh = max(tw, round(w * s)), max(th, round(h * s))
+        img = img.resize((nw, nh), lanczos)
+        left, top = (nw - tw) // 2, (nh - th) // 2
+        return np.asarray(img.crop((left, top, left + tw, top + th)))
+    if th != tw:
+        raise ValueError(f"policy {policy!r} makes square images; got size {th}x{tw}")
+    resolution = th
     if policy == "stretch":
         return np.asarray(img.resize((resolution, resolution), lanczos))
     if policy == "center-crop":
@@ -200,7 +219,21 @@ def decode(data: bytes, resolution: int, channels: int, policy: str, min_side: i
         return _decode(data, resolution, channels, policy, min_side, max_pixels)
 
 
-def _decode(data: bytes, resolution: int, channels: int, policy: str, min_side: int, max_pixels: int):
+def _decode(data: bytes, resolution, channels: int, policy: str, min_side: int, max_pixels: int):
+    pixels, sha, size, conversion = _load(data, min_side, max_pixels)
+    return to_channels(fit(pixels, resolution, policy), channels), sha, size, conversion
+
+
+def load(data: bytes, min_side: int, max_pixels: int):
+    """Decode one file to 8-bit pixels without resizing: ((H, W[, 3]) uint8, sha256 hex, (w, h), conversion or None).
+
+    For callers that cut the image before fitting it (side-by-side A|B pairs). Raises Skip like `decode`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _load(data, min_side, max_pixels)
+
+
+def _load(data: bytes, min_side: int, max_pixels: int):
     img = _open(data, max_pixels)
     w, h = img.size
     if min(w, h) < min_side:
@@ -216,5 +249,4 @@ def _decode(data: bytes, resolution: int, channels: int, policy: str, min_side: 
         raise
     except Exception as e:  # noqa: BLE001 - as above: any failure inside a decoder is a corrupt input, not our bug
         raise Skip("truncated", f"cannot decode pixel data ({type(e).__name__}: {e})") from None
-    out = to_channels(fit(pixels, resolution, policy), channels)
-    return out, hashlib.sha256(data).hexdigest(), (w, h), conversion
+    return pixels, hashlib.sha256(data).hexdigest(), (w, h), conversion

@@ -72,6 +72,9 @@ def _check_options(o: PrepareOptions) -> None:
     if o.channels not in (None, 1, 3):
         raise DataError(f"--channels {o.channels}: choose 1 (greyscale) or 3 (RGB)")
     if o.policy not in dec.POLICIES:
+        if o.policy in dec.PAIR_POLICIES:
+            raise DataError(f"--policy {o.policy}: only for image-to-image datasets (--pairs, --aligned, --unpaired); "
+                            "one image set is square: use center-crop, pad or stretch")
         raise DataError(f"--policy {o.policy}: choose one of {', '.join(dec.POLICIES)}")
     if o.max_images is not None and o.max_images < 1:
         raise DataError(f"--max-images {o.max_images}: must be at least 1")
@@ -101,11 +104,13 @@ def _check_dest(dest: Path) -> bool:
 class _Output:
     """The preallocated image buffer: RAM for small outputs, a temp memmap in DEST for big ones."""
 
-    def __init__(self, dest: Path, cap: int, channels: int, resolution: int):
-        shape = (cap, channels, resolution, resolution)
+    def __init__(self, dest: Path, cap: int, channels: int, resolution, tmp_name: str = _TMP_NAME):
+        # resolution: N (N x N) or an (H, W) size (image-to-image datasets that keep the aspect ratio)
+        size = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+        shape = (cap, channels) + size
         self.tmp = None
-        if cap * channels * resolution * resolution > _IN_RAM_LIMIT:
-            self.tmp = dest / _TMP_NAME
+        if cap * channels * size[0] * size[1] > _IN_RAM_LIMIT:
+            self.tmp = dest / tmp_name
             self.images = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.uint8, shape=shape)
         else:
             self.images = np.empty(shape, dtype=np.uint8)
@@ -212,7 +217,7 @@ def _pick_defaults(o: PrepareOptions, sizes: set[tuple[int, int]], all_grey: boo
     return resolution, channels
 
 
-def _prepare_files(src: FileSource, o: PrepareOptions, dest: Path, workers: int, progress):
+def _prepare_files(src: FileSource, o: PrepareOptions, dest: Path, workers: int, progress, tmp_name: str = _TMP_NAME):
     skipped = list(src.skipped)
     rels = [r for r, _ in src.items]
     labels = dict(src.items)
@@ -235,7 +240,7 @@ def _prepare_files(src: FileSource, o: PrepareOptions, dest: Path, workers: int,
             raise DataError(f"{src.root}: no usable images ({sum(bad.values())} skipped: {', '.join(f'{k} {v}' for k, v in sorted(bad.items()))})")
         resolution, channels = _pick_defaults(o, sizes, grey, str(src.root))
     dopts = dict(popts, resolution=resolution, channels=channels, policy=o.policy)
-    out = _Output(dest, min(len(rels), o.max_images or len(rels)) or 1, channels, resolution)
+    out = _Output(dest, min(len(rels), o.max_images or len(rels)) or 1, channels, resolution, tmp_name)
     records, first_copy, converted = [], {}, Counter()
     try:
         for i, (rel, r) in enumerate(_run_chunks("decode", src, rels, dopts, workers)):

@@ -93,15 +93,43 @@ def _nvlabs_items(raw: bytes, where: str, images: list[str], skipped: list[dict]
     return items, [str(i) for i in range(n)]
 
 
-def _folder_source(root: Path) -> FileSource:
-    names = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
+def _walk_files(root: Path) -> tuple[list[str], list[dict]]:
+    """Relative paths of the (non-hidden) files under root, following symbolic links to folders and files, as
+    torchvision's ImageFolder does (a subset built from links is common). A folder whose real path was already
+    listed (a link cycle, or a second link to one folder) is skipped once, with its reason; so is a broken link."""
+    names, skipped = [], []
+    seen = {os.path.realpath(root)}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         rel = Path(dirpath).relative_to(root).as_posix()
+        keep = []
+        # Real folders claim their path first, so a link to a sibling is the one skipped, not the folder itself.
+        for d in sorted(dirnames, key=lambda d: os.path.islink(os.path.join(dirpath, d))):
+            if _is_hidden(d):
+                continue
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in seen:
+                skipped.append({"path": d if rel == "." else f"{rel}/{d}", "kind": "link-cycle",
+                                "reason": f"symbolic link to {real}, which is already listed (a link cycle or a second link)"})
+                continue
+            seen.add(real)
+            keep.append(d)
+        dirnames[:] = sorted(keep)
         for f in filenames:
-            if not _is_hidden(f):
-                names.append(f if rel == "." else f"{rel}/{f}")
+            if _is_hidden(f):
+                continue
+            name = f if rel == "." else f"{rel}/{f}"
+            full = os.path.join(dirpath, f)
+            if os.path.islink(full) and not os.path.exists(full):
+                skipped.append({"path": name, "kind": "broken-link", "reason": f"symbolic link to {os.readlink(full)}, which does not exist"})
+                continue
+            names.append(name)
+    return names, skipped
+
+
+def _folder_source(root: Path) -> FileSource:
+    names, link_skips = _walk_files(root)
     images, skipped = _split_listing(names)
+    skipped = sorted(skipped + link_skips, key=lambda s: s["path"])
     if (root / NVLABS_JSON).is_file():
         items, label_names = _nvlabs_items((root / NVLABS_JSON).read_bytes(), str(root / NVLABS_JSON), images, skipped)
         return FileSource("nvlabs-folder", root, "", items, label_names, skipped)

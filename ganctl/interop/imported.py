@@ -31,7 +31,7 @@ class ImportedNetwork:
     dataset_name: str | None = None
     dataset_count: int = 0
     extra: dict = field(default_factory=dict)
-    loss: dict = field(default_factory=lambda: {"type": "stylegan2"})  # the family's training objective
+    loss: dict | None = None         # the training objective; None: the family's natural loss (stylegan2, sr, ...)
 
     @property
     def networks(self) -> list[str]:
@@ -47,8 +47,10 @@ class ImportedNetwork:
     def config(self) -> dict:
         """A valid resolved ganctl config: defaults with this network's `model:` and `loss:` sections."""
         from ganctl.config.load import validate_resolved
+        from ganctl.models import get_family
 
-        return validate_resolved({"preset": "converted", "model": dict(self.model), "loss": dict(self.loss)})
+        loss = dict(self.loss) if self.loss else {"type": get_family(self.model.get("family", "stylegan2")).losses[0]}
+        return validate_resolved({"preset": "converted", "model": dict(self.model), "loss": loss})
 
     def checkpoint(self) -> tuple[dict, dict]:
         """(tensors, meta) as a ganctl checkpoint holds them; what `convert` writes and `sample` reads in memory."""
@@ -95,10 +97,11 @@ def build_meta(model: dict, resolution: int, channels: int, num_classes: int):
     """(G, D) of the model's ganctl family on the meta device: names and shapes, no memory, no initialisation cost."""
     from ganctl.models import get_family
 
-    build = get_family(model.get("family", "stylegan2")).build
+    family = get_family(model.get("family", "stylegan2"))
     with torch.device("meta"):
-        return build({k: v for k, v in model.items() if k not in ("family", "conditional")}, resolution, channels,
-                     num_classes)
+        # Readers give the keys they derive; the family's defaults fill the rest, as the config layer would.
+        cfg = {**family.defaults, **{k: v for k, v in model.items() if k not in ("family", "conditional")}}
+        return family.build(cfg, resolution, channels, num_classes)
 
 
 def check_fits(net: ImportedNetwork) -> None:
@@ -112,6 +115,7 @@ def check_fits(net: ImportedNetwork) -> None:
         if missing or extra or shapes:
             what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
                     else f"{shapes[0]} is {have[shapes[0]]}, expected {want[shapes[0]]}")
-            family = {"stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3"}.get(net.model.get("family"), "network")
+            family = {"stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3", "sr": "super-resolution"}.get(
+                net.model.get("family"), "network")
             raise UsageError(f"{net.path}: {prefix} does not fit ganctl's {family} with the recorded arguments "
                              f"({what}); this network's architecture is not one ganctl supports")

@@ -92,5 +92,5 @@ def _foreign_info(path: Path) -> dict:
             "resolution": net.resolution, "channels": net.channels, "classes": net.num_classes,
             "params": _param_counts(cfg, net.resolution, net.channels, net.num_classes), "kimg": net.kimg,
             "precision": f"fp32 (fp16 in the top {model['num_fp16_res']} resolutions on CUDA)"
-                         if model["num_fp16_res"] else "fp32",
+                         if model.get("num_fp16_res") else "fp32",
             "sha256": net.sha256, "networks": net.networks, "config": {"model": model, **net.extra}}

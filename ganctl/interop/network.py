@@ -1,8 +1,9 @@
 """Reading a network from another project's file: `read_network(path)` picks the reader by content and checks the
 result fits the ganctl family it names.
 
-A zip is a torch.save checkpoint (rosinality stylegan2-pytorch); a pickle stream is an NVlabs network pickle, read by
-nvlabs.py (StyleGAN2 / ADA) or nvlabs_sg3.py (StyleGAN3, recognised by its SynthesisInput). Every reader returns an
+`read_network(path)` picks the reader by content: a zip is a torch.save checkpoint (a BasicSR/Real-ESRGAN `.pth`,
+interop/basicsr.py, or else rosinality stylegan2-pytorch); a pickle stream is an NVlabs network pickle, read by nvlabs.py
+(StyleGAN2 / ADA) or nvlabs_sg3.py (StyleGAN3, recognised by its SynthesisInput). Every reader returns an
 `ImportedNetwork` (imported.py) under ganctl state_dict names; its names and shapes are checked against the family
 built on the meta device from the derived `model:` section, so a file that would not load is refused with one line
 before anything is written.
@@ -34,9 +35,11 @@ def read_network(path: str | os.PathLike) -> ImportedNetwork:
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     if data[:4] == b"PK\x03\x04":
-        from ganctl.interop import rosinality
+        from ganctl.interop import basicsr, rosinality
 
-        net = rosinality.read(data, path, sha)
+        obj = basicsr.load(data, path) if path.suffix.lower() == ".pth" else None
+        sd = basicsr.state_dict_of(obj)
+        net = basicsr.read(obj, sd, path, sha) if sd is not None else rosinality.read(data, path, sha)
     else:
         net = _read_nvlabs(data, path, sha)
     check_fits(net)

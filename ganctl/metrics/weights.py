@@ -4,6 +4,7 @@ Detectors (one `DetectorFile` each):
   inception  pytorch-fid's pt_inception-2015-12-05-6726825d.pth (torch-fidelity's
              weights-inception-2015-12-05-6726825d.pth has the same content and is accepted too); $GANCTL_INCEPTION_WEIGHTS
   vgg16      torchvision's ImageNet VGG16, vgg16-397923af.pth (precision/recall, LPIPS trunk); $GANCTL_VGG16_WEIGHTS
+  vgg19      torchvision's ImageNet VGG19, vgg19-dcbb9e9d.pth (super-resolution's perceptual loss); $GANCTL_VGG19_WEIGHTS
 When the file is nowhere and the machine is online, it is downloaded once into the ganctl cache and checked: like torch
 hub, the 8 hex digits in the file name are the start of its sha256. GANCTL_OFFLINE=1 (or no network) turns a missing
 file into one clear error.
@@ -36,6 +37,8 @@ INCEPTION = DetectorFile("Inception weights", "pt_inception-2015-12-05-6726825d.
                          "6726825d", "GANCTL_INCEPTION_WEIGHTS")
 VGG16 = DetectorFile("VGG16 weights", "vgg16-397923af.pth", (), "https://download.pytorch.org/models/vgg16-397923af.pth",
                      "397923af", "GANCTL_VGG16_WEIGHTS")
+VGG19 = DetectorFile("VGG19 weights", "vgg19-dcbb9e9d.pth", (), "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+                     "dcbb9e9d", "GANCTL_VGG19_WEIGHTS")
 
 # The Inception names, kept for callers that predate the VGG16 detector.
 WEIGHTS_FILE = INCEPTION.file

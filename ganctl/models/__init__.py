@@ -15,6 +15,7 @@ FAMILY_MODULES = {
     "stylegan3": "ganctl.models.stylegan3",
     "progan": "ganctl.models.progan",
     "biggan": "ganctl.models.biggan",
+    "sr": "ganctl.models.sr",
 }
 
 

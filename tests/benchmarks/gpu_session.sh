@@ -8,6 +8,7 @@
 #   bash tests/benchmarks/gpu_session.sh metrics    # FID throughput vs pytorch-fid on CUDA (wheels/ holds pytorch-fid)
 #   bash tests/benchmarks/gpu_session.sh stylegan3  # StyleGAN3 -t/-r 256 training s/kimg (native vs reference ops),
 #                                                   # generation img/s, filtered_lrelu CUDA correctness
+#   bash tests/benchmarks/gpu_session.sh sr         # x4 upscale (RealESRGAN_x4plus shape) and the esrgan-x4 step on CUDA
 #
 # Runs the checkout without installing it (PYTHONPATH), so the GPU image's own torch is used. Every command's output
 # goes to $OUT/<stage>-<step>.txt (OUT defaults to ./gpu-results) and to the terminal; a failing step is reported and
@@ -79,8 +80,13 @@ case "$stage" in
     if ls wheels/*.whl > /dev/null 2>&1; then $PY -m pip install -q --no-deps wheels/*.whl; fi
     step bench-fid $PY tests/benchmarks/bench_fid.py --device cuda --n 2000 --size 256 --workers 8
     ;;
+  sr)
+    step bench-upscale $PY tests/benchmarks/bench_sr.py --device cuda --size 256 --n 16 --steps 10
+    step bench-upscale-tiled $PY tests/benchmarks/bench_sr.py --device cuda --size 256 --n 16 --tile 128 --steps 10
+    step test-sr $PY -m pytest -q -p no:cacheprovider tests/engine/test_image_family.py tests/sampling/test_upscale.py
+    ;;
   *)
-    echo "unknown stage '$stage': use ops, stylegan, compile, metrics or stylegan3" >&2
+    echo "unknown stage '$stage': use ops, stylegan, compile, metrics, stylegan3 or sr" >&2
     exit 2
     ;;
 esac
