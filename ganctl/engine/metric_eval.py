@@ -63,6 +63,11 @@ def _rng_preserved(device: torch.device):
             torch.cuda.set_rng_state(cuda, device)
 
 
+def _json_floats(xs) -> list:
+    """Rounded floats with NaN (a class without images) as null: NaN is not JSON."""
+    return [None if math.isnan(a) else round(a, 4) for a in xs]
+
+
 def _broadcast(obj):
     """rank 0's `obj` on every rank (no-op outside torch.distributed)."""
     if dist_info()[1] == 1:
@@ -232,7 +237,7 @@ class TrainingMetrics:
         with _rng_preserved(self.device), precision(self.device, tf32=False):
             for protocol in dict.fromkeys(PROTOCOL[m] for m in self.inception_metrics):
                 t0 = time.perf_counter()
-                mine = [m for m in self.metrics if PROTOCOL[m] == protocol]
+                mine = [m for m in self.inception_metrics if PROTOCOL[m] == protocol]
                 ex = extract(self._generator_source(G_ema, kimg), self._model, get_protocol(protocol), self.device,
                              batch_size=self.batch_size, channels_last=self.channels_last, workers=0,
                              stream_stats="fid" in mine, keep_pool=True,
@@ -288,11 +293,8 @@ class TrainingMetrics:
             seeds = list(range(self.num))
             images = torch.cat(list(gen.iter_images(seeds))).numpy()
             acc, per, _ = self.classifier.accuracy(images, np.array(seeds) % self.ds.num_classes)
-            def js(xs):  # NaN (a class without images) is not JSON: null
-                return [None if math.isnan(a) else round(a, 4) for a in xs]
-
-            rec.update(value=acc, per_class=js(per), real_value=self.classifier.real_accuracy,
-                       real_per_class=js(self.classifier.real_per_class),
+            rec.update(value=acc, per_class=_json_floats(per), real_value=self.classifier.real_accuracy,
+                       real_per_class=_json_floats(self.classifier.real_per_class),
                        held_out=self.classifier.meta["held_out"]["source"], classifier=self.classifier.meta["path"])
             rec.update(world_size=world, seconds=round(time.perf_counter() - t0, 3))
         return rec
@@ -327,9 +329,10 @@ class TrainingMetrics:
             from ganctl.diagnose.conditioning import conditioning_findings
 
             nan = float("nan")
-            out += conditioning_findings(last["value"], [nan if a is None else a for a in last["per_class"]], last["real_value"],
-                                         [nan if a is None else a for a in last["real_per_class"]], num=last["num"], label_names=self.ds.label_names,
-                                         held_out=last["held_out"])
+            gen_per = [nan if a is None else a for a in last["per_class"]]
+            real_per = [nan if a is None else a for a in last["real_per_class"]]
+            out += conditioning_findings(last["value"], gen_per, last["real_value"], real_per, num=last["num"],
+                                         label_names=self.ds.label_names, held_out=last["held_out"])
         out += metric_findings(self.history, checkpoint_for=self._checkpoint_at)
         if self.run_dir is not None:
             out += stats_findings(read_jsonl(self.run_dir / rundir.STATS))

@@ -140,12 +140,15 @@ def test_finding_on_real_images_with_true_and_wrong_labels(fmnist32, cache):
 
 
 @pytest.mark.slow
-def test_real_trained_cgan_vs_its_class_blind_copy(tmp_path, fmnist32, cli):
-    """A real cgan-fashion-mnist run (12 kimg at the preset's width; ~2 CPU-minutes) and its class-blind copy."""
+def test_real_trained_cgan_vs_its_class_blind_copy(tmp_path, cli):
+    """A real cgan-fashion-mnist run on full Fashion-MNIST (40 kimg, ~2 CPU-minutes; at 12 kimg on 512 images its
+    samples were still at chance under the classifier) and its class-blind copy."""
     cache = tmp_path / "cache"
-    out = tmp_path / "runs"
-    p = cli("train", "--preset", "cgan-fashion-mnist", "--data", fmnist32, "--kimg", "12", "--outdir", out,
-            "train.tick_kimg=4", env={"GANCTL_CACHE": str(cache)}, check=0)
+    data = tmp_path / "fmnist32"
+    cli("prepare-data", "/usr/share/datasets/fashion-mnist", data, "--resolution", "32", "--policy", "pad",
+        "--val-fraction", "0.05", check=0)
+    p = cli("train", "--preset", "cgan-fashion-mnist", "--data", data, "--kimg", "40", "--outdir", tmp_path / "runs",
+            "train.tick_kimg=8", env={"GANCTL_CACHE": str(cache)}, check=0)
     run = Path(p.stdout.strip())
     blind = tmp_path / "blind"
     shutil.copytree(run, blind, symlinks=True)
@@ -155,6 +158,20 @@ def test_real_trained_cgan_vs_its_class_blind_copy(tmp_path, fmnist32, cli):
         w = tensors[f"{prefix}/embed.embed.weight"]
         w[:] = w[0]
     ckpt.save_checkpoint(path, tensors, meta)
-    h, b = _diagnose(run, cache, num=200), _diagnose(blind, cache, num=200)
+    h, b = _diagnose(run, cache, num=500), _diagnose(blind, cache, num=500)
     assert b["severity"] == "severe"
-    assert h["evidence"]["ratio"] > 2 * b["evidence"]["ratio"]
+    assert h["evidence"]["ratio"] > 2 * b["evidence"]["ratio"] and h["severity"] != "severe"
+
+
+def test_class_acc_needs_a_conditional_model_and_no_inception(class_acc_run, fmnist32):
+    from ganctl.config.load import validate_resolved
+    from ganctl.data.dataset import PreparedDataset
+    from ganctl.engine import rundir
+    from ganctl.engine.metric_eval import TrainingMetrics
+    from ganctl.errors import UsageError
+
+    cfg = validate_resolved(rundir.read_config(class_acc_run))
+    assert TrainingMetrics.find_weights(cfg) is None  # class_acc alone: no Inception weights needed
+    cfg["model"]["conditional"] = False
+    with pytest.raises(UsageError, match="class_acc needs a conditional model"):
+        TrainingMetrics(cfg, PreparedDataset(fmnist32), None, "cpu")
