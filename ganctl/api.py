@@ -417,11 +417,12 @@ def select_checkpoints(sources: list, which: str | None) -> list:
 
 
 def diagnose(run_dir: str, checkpoint: str | None = None, num: int = 256, features: str = "auto", weights: str | None = None,
-             device: str = "auto", margin: float = 0.1) -> dict:
-    """Findings on a run (mode collapse, D overfitting, instability, metric regression); see ganctl.diagnose.run."""
+             device: str = "auto", margin: float = 0.1, classifier_steps: int | None = None) -> dict:
+    """Findings on a run (mode collapse, D overfitting, conditioning, instability, metric regression); see ganctl.diagnose.run."""
     from ganctl.diagnose.run import diagnose_run
 
-    return diagnose_run(run_dir, checkpoint=checkpoint, num=num, features=features, weights=weights, device=device, margin=margin)
+    return diagnose_run(run_dir, checkpoint=checkpoint, num=num, features=features, weights=weights, device=device, margin=margin,
+                        classifier_steps=classifier_steps)
 
 
 def report(run_dir: str, out: str | None = None) -> dict:

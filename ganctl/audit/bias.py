@@ -1,6 +1,6 @@
 """`ganctl audit bias`: how generated images are distributed over the real data's labels, at several truncations.
 
-A classifier (the fixed one of metrics/classifier.py trained on the labelled real data, or the user's --classifier)
+A classifier (the fixed one of metrics/cas_classifier.py trained on the labelled real data, or the user's --classifier)
 labels N generated images (seeds 0..N-1); their label histogram is compared with the reference distribution: the real
 data's own labels when the classifier uses them, else the classifier's predictions on the real data. Histograms use
 bincount(minlength=K), so a class the generator dropped counts as 0 (the fairness-discrepancy code of Choi et al. 2020
@@ -34,7 +34,7 @@ def audit_bias(source: str, data: str, classifier: str | None = None, truncation
                device: str = "cpu", emit=lambda e: None) -> dict:
     from ganctl.data.dataset import PreparedDataset
     from ganctl.device import resolve_device
-    from ganctl.metrics.classifier import load_classifier, train_classifier
+    from ganctl.metrics.cas_classifier import load_classifier, train_classifier
     from ganctl.sampling.generate import load_generator
 
     if num < 1 or not truncations or any(not 0 <= t <= 1 for t in truncations):

@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
             print(res["summary_text"])
             print(f"report: {res['html']}")
 
-    @app.command("diagnose", help="Judge a run: mode collapse, discriminator overfitting, instability and divergence, "
+    @app.command("diagnose", help="Judge a run: mode collapse, discriminator overfitting, conditioning (conditional runs: "
+                 "class accuracy of generated images under the dataset's own classifier), instability and divergence, "
                  "each finding with a severity, the run's numbers and advice.\n\n"
                  "Example: ganctl diagnose runs/dcgan-fashion-mnist/00000-fmnist32-32-b64 --strict\n\n"
                  "--strict exits 1 when a finding is severe (for CI).")
@@ -37,6 +38,8 @@ def register(app: typer.Typer) -> None:
         features: str = typer.Option("auto", "--features", help="auto (Inception when its weights are here, else pixels), inception or pixel."),
         weights: Optional[str] = typer.Option(None, "--weights", help="pt_inception-2015-12-05-6726825d.pth for detector features."),
         margin: float = typer.Option(0.1, "--margin", help="A metric this much (relative) worse than its best is severe."),
+        classifier_steps: Optional[int] = typer.Option(None, "--classifier-steps", help="Training steps of the dataset's "
+                                                       "classifier for the conditioning check (default 1000; cached per dataset)."),
         device: str = typer.Option("auto", "--device"),
         as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
         strict: bool = typer.Option(False, "--strict", help="Exit 1 when any finding is severe."),
@@ -44,7 +47,8 @@ def register(app: typer.Typer) -> None:
         from ganctl import api
         from ganctl.errors import GanctlError
 
-        res = api.diagnose(run_dir, checkpoint=checkpoint, num=num, features=features, weights=weights, device=device, margin=margin)
+        res = api.diagnose(run_dir, checkpoint=checkpoint, num=num, features=features, weights=weights, device=device, margin=margin,
+                           classifier_steps=classifier_steps)
         if as_json:
             print(json.dumps(res, indent=1))
         else:

@@ -57,11 +57,12 @@ BASE_DEFAULTS: dict = {
         "compile": "off",
         "channels_last": False,
         "tensorboard": True,
-        "metrics": [],             # quality metrics during training: any of fid, kid, is (engine/metric_eval.py)
+        "metrics": [],             # quality metrics during training: any of fid, kid, is, class_acc (engine/metric_eval.py)
         "metric_ticks": 10,        # evaluate every this many ticks, and at the end
         "metric_num": 5000,        # generated (and real) images per evaluation
         "stop_on": "none",         # stop the run when a live check finds severe collapse or divergence
         "energy": None,            # energy/carbon per tick (codecarbon): None/true on, false off, {country: ISO3}
+        "classifier_steps": 1000,  # class_acc: training steps of the dataset's own classifier (metrics/classifier.py; cached)
     },
     "data": {"path": None, "desc": None},
     # The growing-resolution schedule of families that have one (ProGAN); see ganctl/engine/schedule.py.
@@ -123,7 +124,7 @@ RESUME_SAFE = {("train", "kimg"), ("train", "device"), ("train", "workers"), ("t
                ("train", "tick_kimg"), ("train", "compile"), ("train", "channels_last"),
                # Watching a run: evaluations read G_ema and never touch the RNG streams or weights training uses.
                ("train", "metrics"), ("train", "metric_ticks"), ("train", "metric_num"), ("train", "stop_on"),
-               ("train", "snapshot_minutes"), ("train", "energy")}
+               ("train", "snapshot_minutes"), ("train", "energy"), ("train", "classifier_steps")}
 
 
 def family_defaults(family: str) -> dict:

@@ -2,6 +2,7 @@
 
   findings   the Finding record (check, severity, summary, evidence, advice) and its text/JSON forms
   diversity  mode collapse: pairwise feature distances and near-duplicate pairs, overall and per class
+  conditioning  class accuracy of generated images under the dataset's own classifier vs held-out real images
   history    instability and divergence in stats.jsonl / metrics.jsonl; which way each metric improves
   overfit    discriminator overfitting: E[sign(D(real))] and the train vs held-out accuracy gap
   run        `ganctl diagnose RUN`: loads the run, extracts features, runs every check

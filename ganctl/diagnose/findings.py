@@ -9,7 +9,7 @@ SEVERITIES = ("ok", "info", "warning", "severe")
 
 @dataclass
 class Finding:
-    check: str                # mode-collapse, d-overfitting, instability, non-finite, gp-blowup, metric-regression
+    check: str                # mode-collapse, d-overfitting, conditioning, instability, non-finite, gp-blowup, metric-regression
     severity: str             # one of SEVERITIES
     summary: str              # one sentence, numbers included
     evidence: dict = field(default_factory=dict)  # the numbers from the run the summary rests on

@@ -4,6 +4,10 @@ Features for the collapse check: the FID Inception detector (pool3, pytorch-fid 
 found locally, else raw pixels; the finding names which. Real images: `num` images spread evenly over the training
 dataset (and as many from its held-out split for the overfitting check). Generated images: seeds 0..num-1 under the
 per-seed rule every command uses (class seed % classes for conditional models), from G_ema.
+
+Conditional runs also get the conditioning check (diagnose/conditioning.py): the same generated images labelled by
+the dataset's own classifier (ganctl.metrics.classifier; trained on first use, `classifier_steps` steps, and cached
+under $GANCTL_CACHE/classifiers or ~/.cache/ganctl/classifiers by the dataset's sha256).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ganctl.diagnose.conditioning import conditioning_findings
 from ganctl.diagnose.diversity import collapse_findings
 from ganctl.diagnose.findings import Finding, worst
 from ganctl.diagnose.history import metric_findings, read_jsonl, stats_findings
@@ -66,8 +71,26 @@ def _checkpoint_namer(run: Path):
     return at
 
 
+def _conditioning(gen, data_path: str, num: int, steps: int | None) -> list[Finding]:
+    """Class accuracy of seeds 0..num-1 (class seed % classes) under the dataset's classifier vs its held-out accuracy."""
+    from ganctl.metrics.classifier import DEFAULT_STEPS, classifier_for
+
+    if steps is not None and steps < 1:
+        raise UsageError("--classifier-steps: use at least 1 (the default, 1000, takes well under a CPU-minute at 32x32)")
+    clf = classifier_for(data_path, steps=steps or DEFAULT_STEPS)
+    if clf.num_classes != gen.num_classes:
+        return [Finding("conditioning", "info", f"the dataset has {clf.num_classes} classes but G has {gen.num_classes}; "
+                        "class accuracy not measured", {"data": data_path})]
+    seeds = list(range(num))
+    gen_u8 = torch.cat(list(gen.iter_images(seeds))).numpy()
+    acc, per, _ = clf.accuracy(gen_u8, np.array(seeds) % gen.num_classes)
+    return conditioning_findings(acc, per, clf.real_accuracy, clf.real_per_class, num=num, label_names=gen.label_names,
+                                 held_out=clf.meta["held_out"]["source"])
+
+
 def diagnose_run(run_dir: str, *, checkpoint: str | None = None, num: int = 256, features: str = "auto",
-                 weights: str | None = None, device: str = "auto", margin: float = 0.1) -> dict:
+                 weights: str | None = None, device: str = "auto", margin: float = 0.1,
+                 classifier_steps: int | None = None) -> dict:
     """Every finding for the run, most severe first, plus what was looked at."""
     from ganctl.config.load import validate_resolved
     from ganctl.data.dataset import PreparedDataset, open_validation
@@ -112,6 +135,8 @@ def diagnose_run(run_dir: str, *, checkpoint: str | None = None, num: int = 256,
         if gen.num_classes:
             kw = {"gen_labels": np.array(seeds) % gen.num_classes, "real_labels": real_labels, "label_names": gen.label_names}
         findings += collapse_findings(gen_f, real_f, feature_name=used.split(" (")[0], **kw)
+        if gen.num_classes:
+            findings += _conditioning(gen, cfg["data"]["path"], len(seeds), classifier_steps)
 
         tensors, meta = ckpt.load_checkpoint(gen.path)
         _, D = build_networks(cfg, ds.resolution, ds.channels, gen.num_classes)

@@ -1,4 +1,4 @@
-"""Quality metrics while a run trains: FID/KID/IS of G_ema against the training data, the best value, live warnings.
+"""Quality metrics while a run trains: FID/KID/IS/class_acc of G_ema against the training data, the best value, live warnings.
 
 The numbers are the CLI's: the same detector, preprocessing protocols (FID: pytorch-fid; KID and IS: torch-fidelity,
 the defaults of `ganctl fid/kid/is`), feature extraction and distance code (ganctl.metrics), the same per-seed images
@@ -11,6 +11,12 @@ Under torchrun every rank generates and extracts its shard (the same sharding as
 values, appends them to RUN/metrics.jsonl and broadcasts them, so every rank returns the same records. An evaluation
 restores the torch RNG states it found, so adding metrics to a run (or to a resume) never changes its training maths.
 
+class_acc (conditional runs): the share of G_ema's images for seeds 0..metric_num-1 (class seed % classes) that the
+dataset's own classifier (ganctl.metrics.classifier, trained on first use with train.classifier_steps steps and
+cached by the dataset's sha256 under $GANCTL_CACHE/classifiers) calls their requested class; the record also holds
+the classifier's accuracy on held-out real images. It is `ganctl diagnose RUN --num metric_num`'s conditioning number.
+Rank 0 computes it (no collective op runs inside it).
+
 After each evaluation the cheap checks of ganctl.diagnose run on what is already at hand (the generated and real
 features, stats.jsonl, metrics.jsonl): `live_findings()` returns the severe ones, `stop_reason()` says whether
 train.stop_on asks to stop.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +45,7 @@ from ganctl.errors import UsageError
 PROTOCOL = {"fid": "pytorch-fid", "kid": "torch-fidelity", "is": "torch-fidelity"}
 CACHE_DIR = "metrics-cache"
 KID_SUBSETS, KID_SUBSET_SIZE, IS_SPLITS = 100, 1000, 10
+CLASS_ACC = "class_acc"  # not an Inception metric: the dataset's own classifier (metrics/classifier.py)
 COLLAPSE_N = 500  # samples the live collapse check compares (pairwise distances: N^2 / 2 pairs)
 STOP_AFTER = 2  # consecutive evaluations with the same severe finding before train.stop_on stops the run
 STOP_CHECKS = {"collapse": ("mode-collapse",), "divergence": ("non-finite", "instability", "gp-blowup", "metric-regression")}
@@ -53,6 +61,11 @@ def _rng_preserved(device: torch.device):
         torch.set_rng_state(cpu)
         if cuda is not None:
             torch.cuda.set_rng_state(cuda, device)
+
+
+def _json_floats(xs) -> list:
+    """Rounded floats with NaN (a class without images) as null: NaN is not JSON."""
+    return [None if math.isnan(a) else round(a, 4) for a in xs]
 
 
 def _broadcast(obj):
@@ -88,10 +101,15 @@ class TrainingMetrics:
         if self.stop_on != "none" and not self.metrics:
             raise UsageError(f"config key train.stop_on={self.stop_on}: the live checks run at metric evaluations; "
                              "also set train.metrics (e.g. train.metrics=[fid])")
+        self.conditional = bool(cfg["model"].get("conditional")) and dataset.num_classes > 0
+        if CLASS_ACC in self.metrics and not self.conditional:
+            raise UsageError("config key train.metrics: class_acc needs a conditional model on a labelled dataset "
+                             "(model.conditional=true); drop class_acc for unconditional runs")
+        self.inception_metrics = [m for m in self.metrics if m in PROTOCOL]
+        self.classifier = None
         self.weights_arg = weights
         self.weights_path: Path | None = None
         self.weights_sha256: str | None = None
-        self.conditional = bool(cfg["model"].get("conditional")) and dataset.num_classes > 0
         self.batch_size = 100 if self.device.type == "cuda" else 25  # detector batch; the values do not depend on it
         self.channels_last = self.device.type == "cuda"  # as the CLI runs the detector (metrics/compute.py)
         self._model = None
@@ -112,10 +130,13 @@ class TrainingMetrics:
         return self.metrics[0] if self.metrics else None
 
     @staticmethod
-    def find_weights(cfg: dict, weights: str | None = None) -> Path:
-        """The detector weights file train.metrics needs; UsageError (one line: what to pass) when there is none."""
+    def find_weights(cfg: dict, weights: str | None = None) -> Path | None:
+        """The detector weights file train.metrics needs (None when it lists no Inception metric); UsageError (one line:
+        what to pass) when there is none."""
         from ganctl.metrics.weights import ENV_WEIGHTS, resolve_weights
 
+        if not any(m in PROTOCOL for m in cfg["train"]["metrics"] or []):
+            return None
         try:
             return resolve_weights(weights)
         except UsageError as e:
@@ -123,8 +144,13 @@ class TrainingMetrics:
                              f"{e.message}. Set {ENV_WEIGHTS}=PATH, or drop train.metrics") from None
 
     def check_ready(self) -> None:
-        """Find and load the detector now; UsageError (one line: what to pass) when its weights are missing or bad."""
-        if not self.enabled:
+        """Find and load the detector now; UsageError (one line: what to pass) when its weights are missing or bad.
+        class_acc: the dataset's classifier is loaded from its cache or trained now (rank 0)."""
+        if CLASS_ACC in self.metrics and dist_info()[0] == 0:
+            from ganctl.metrics.classifier import classifier_for
+
+            self.classifier = classifier_for(self.ds.path, steps=int(self.cfg["train"]["classifier_steps"]))
+        if not self.inception_metrics:
             return
         from ganctl.metrics.inception import build_inception
         from ganctl.metrics.weights import ENV_WEIGHTS, resolve_weights, sha256_file
@@ -209,9 +235,9 @@ class TrainingMetrics:
         rank, world = dist_info()
         records, gen_pool, real_pool = [], None, None
         with _rng_preserved(self.device), precision(self.device, tf32=False):
-            for protocol in dict.fromkeys(PROTOCOL[m] for m in self.metrics):
+            for protocol in dict.fromkeys(PROTOCOL[m] for m in self.inception_metrics):
                 t0 = time.perf_counter()
-                mine = [m for m in self.metrics if PROTOCOL[m] == protocol]
+                mine = [m for m in self.inception_metrics if PROTOCOL[m] == protocol]
                 ex = extract(self._generator_source(G_ema, kimg), self._model, get_protocol(protocol), self.device,
                              batch_size=self.batch_size, channels_last=self.channels_last, workers=0,
                              stream_stats="fid" in mine, keep_pool=True,
@@ -240,6 +266,8 @@ class TrainingMetrics:
                     rec.update(tf32=False, world_size=world, seconds=round(shared + time.perf_counter() - t1, 3))
                     records.append(rec)
                     shared = 0.0
+            if CLASS_ACC in self.metrics:
+                records.append(self._class_acc(G_ema, kimg, world))
         records = _broadcast(records)
         # Evaluations at or after this point are from a run that was killed and resumed from an earlier checkpoint:
         # they are being redone, so they no longer count for `best`.
@@ -256,6 +284,20 @@ class TrainingMetrics:
         severe = {f.check for f in self.findings if f.severe}
         self._streak = {c: (self._streak.get(c, 0) + 1 if c in severe else 0) for c in severe | set(self._streak)}
         return records
+
+    def _class_acc(self, G_ema, kimg: float, world: int) -> dict:
+        rec = {"kimg": kimg, "metric": CLASS_ACC, "num": self.num}
+        if dist_info()[0] == 0:
+            t0 = time.perf_counter()
+            gen = self._generator_source(G_ema, kimg).generator
+            seeds = list(range(self.num))
+            images = torch.cat(list(gen.iter_images(seeds))).numpy()
+            acc, per, _ = self.classifier.accuracy(images, np.array(seeds) % self.ds.num_classes)
+            rec.update(value=acc, per_class=_json_floats(per), real_value=self.classifier.real_accuracy,
+                       real_per_class=_json_floats(self.classifier.real_per_class),
+                       held_out=self.classifier.meta["held_out"]["source"], classifier=self.classifier.meta["path"])
+            rec.update(world_size=world, seconds=round(time.perf_counter() - t0, 3))
+        return rec
 
     def best(self) -> tuple[str, float, float] | None:
         """(metric, value, kimg) of the best evaluation of the primary metric so far (this run's metrics.jsonl included)."""
@@ -282,6 +324,15 @@ class TrainingMetrics:
                 kw = {"gen_labels": np.arange(n) % self.ds.num_classes, "real_labels": self.ds.labels[:n],
                       "label_names": self.ds.label_names}
             out += collapse_findings(gen_pool[:n], real_pool[:n], feature_name="Inception pool3", **kw)
+        last = next((r for r in reversed(self.history) if r.get("metric") == CLASS_ACC), None)
+        if last is not None and "per_class" in last:
+            from ganctl.diagnose.conditioning import conditioning_findings
+
+            nan = float("nan")
+            gen_per = [nan if a is None else a for a in last["per_class"]]
+            real_per = [nan if a is None else a for a in last["real_per_class"]]
+            out += conditioning_findings(last["value"], gen_per, last["real_value"], real_per, num=last["num"],
+                                         label_names=self.ds.label_names, held_out=last["held_out"])
         out += metric_findings(self.history, checkpoint_for=self._checkpoint_at)
         if self.run_dir is not None:
             out += stats_findings(read_jsonl(self.run_dir / rundir.STATS))

@@ -1,6 +1,6 @@
 """Classification accuracy score (Ravuri & Vinyals 2019): what a classifier learns from generated data.
 
-The fixed classifier of metrics/classifier.py is trained on N generated labelled images (seeds 0..N-1 of a conditional
+The fixed classifier of metrics/cas_classifier.py is trained on N generated labelled images (seeds 0..N-1 of a conditional
 generator, labels seed % classes, or an exported synthetic dataset) and tested on real held-out images; next to it the
 same classifier, same seed and epochs, trained on N real images (a seeded draw from the run's training data or
 --real-train). CAS / real accuracy says how much of what the real data teaches survives in the generator.
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ganctl.errors import UsageError
-from ganctl.metrics.classifier import DEFAULT_EPOCHS, train_classifier
+from ganctl.metrics.cas_classifier import DEFAULT_EPOCHS, train_classifier
 
 
 def _is_dataset(path: str | Path) -> bool:

@@ -61,7 +61,7 @@ def test_export_dataset_is_readable_by_ganctl_and_torchvision(tiny_cgan_run, tmp
 
 
 def test_fixed_classifier_learns_real_data_and_is_seeded(fmnist32, fmnist32_test):
-    from ganctl.metrics.classifier import load_classifier, train_classifier
+    from ganctl.metrics.cas_classifier import load_classifier, train_classifier
 
     tr, te = PreparedDataset(fmnist32), PreparedDataset(fmnist32_test)
     x, y = tr.get_batch(np.arange(len(tr)))

@@ -1,7 +1,8 @@
 """ganctl diagnose: a generator that ignores z (a truly collapsed one) is told apart from one that uses it; a degrading metric history is
 severe and names the best checkpoint; stats spikes/non-finite values are found; --strict/--json through the CLI.
 
-Features are pixels here (Inception on 2 CPU cores is ~0.4 s/image); the finding says so.
+Features are pixels here (Inception on 2 CPU cores is ~0.4 s/image); the finding says so. The conditioning check runs on
+these conditional runs too, with a 50-step classifier to keep it cheap (tests/diagnose/test_conditioning.py tests it).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def _mode(res: dict) -> dict:
 
 def test_collapsed_generator_is_told_apart(tmp_path, tiny_cgan_run, cli):
     collapsed = _collapsed_copy(tiny_cgan_run, tmp_path / "collapsed")
-    healthy = json.loads(cli("diagnose", tiny_cgan_run, "--json", "--num", "60", "--features", "pixel", "--device", "cpu", check=0).stdout)
-    bad = cli("diagnose", collapsed, "--json", "--num", "60", "--features", "pixel", "--device", "cpu", "--strict")
+    healthy = json.loads(cli("diagnose", tiny_cgan_run, "--json", "--num", "60", "--features", "pixel", "--device", "cpu", "--classifier-steps", "50", check=0).stdout)
+    bad = cli("diagnose", collapsed, "--json", "--num", "60", "--features", "pixel", "--device", "cpu", "--classifier-steps", "50", "--strict")
     assert bad.returncode == 1, bad.stderr  # --strict: a severe finding fails CI
     bad = json.loads(bad.stdout)
     h, b = _mode(healthy), _mode(bad)
@@ -74,7 +75,7 @@ def test_degrading_metric_history_is_severe_and_names_best(tmp_path, tiny_cgan_r
     hist = [(kimg_best - 0.032, 80.0), (kimg_best, 41.0), (kimg_best + 0.5, 52.0), (kimg_best + 1.0, 63.0)]
     (run / "metrics.jsonl").write_text("".join(json.dumps({"kimg": k, "metric": "fid", "value": v, "num": 5000}) + "\n"
                                                for k, v in hist))
-    res = json.loads(cli("diagnose", run, "--json", "--num", "20", "--features", "pixel", "--device", "cpu", check=0).stdout)
+    res = json.loads(cli("diagnose", run, "--json", "--num", "20", "--features", "pixel", "--device", "cpu", "--classifier-steps", "50", check=0).stdout)
     reg = next(f for f in res["findings"] if f["check"] == "metric-regression")
     assert reg["severity"] == "severe"
     assert reg["evidence"]["best"] == 41.0 and reg["evidence"]["latest"] == 63.0
@@ -134,7 +135,7 @@ def test_collapse_with_detector_features(tmp_path, tiny_cgan_run, cli):
 
     w = write_random_inception(tmp_path / WEIGHTS_NAME)
     collapsed = _collapsed_copy(tiny_cgan_run, tmp_path / "collapsed")
-    args = ["--json", "--num", "40", "--weights", w, "--device", "cpu"]
+    args = ["--json", "--num", "40", "--weights", w, "--device", "cpu", "--classifier-steps", "50"]
     h = _mode(json.loads(cli("diagnose", tiny_cgan_run, *args, check=0).stdout))
     b = _mode(json.loads(cli("diagnose", collapsed, *args, check=0).stdout))
     assert h["evidence"]["features"] == b["evidence"]["features"] == "Inception pool3"
