@@ -18,6 +18,7 @@ LOSS_TYPES = {
     "wasserstein": "ganctl.losses.adversarial:AdversarialLoss",
     "lsgan": "ganctl.losses.adversarial:AdversarialLoss",
     "stylegan2": "ganctl.losses.stylegan2:StyleGAN2Loss",
+    "sr": "ganctl.losses.sr:SRLoss",
 }
 
 # `None` as a default means "unset"; ANY_TYPE lists keys whose value may be of any of several types.

@@ -13,7 +13,7 @@ from ganctl.engine.feed import to_float
 from ganctl.errors import TrainingDiverged
 
 
-def fit_batch_gpu(trainer, real_u8: torch.Tensor, real_c: torch.Tensor) -> None:
+def fit_batch_gpu(trainer, real_u8, real_c=None) -> None:
     """Probe `trainer`'s phases at trainer.batch_gpu, lowering it on OOM. No-op off CUDA.
 
     The probe runs real passes, which consume RNG and move buffers (w_avg, pl_mean, ADA's counters, batch-norm
@@ -36,13 +36,20 @@ def fit_batch_gpu(trainer, real_u8: torch.Tensor, real_c: torch.Tensor) -> None:
 def _probe(tr, real_u8, real_c) -> None:
     while True:
         try:
-            real = tr.schedule.process_reals(to_float(real_u8[:tr.batch_gpu], tr.device), tr.stage)
-            c = real_c[:tr.batch_gpu].to(tr.device) if tr.num_classes else None
-            z = torch.randn(tr.batch_gpu, tr.G.z_dim, device=tr.device)
+            if isinstance(real_u8, dict):  # an image-conditioned family's pair dict (engine/conditioning.py)
+                from ganctl.engine import conditioning
+
+                pairs = conditioning.to_float(conditioning.chunk(real_u8, slice(0, tr.batch_gpu)), tr.device)
+                args = (pairs,)
+            else:
+                real = tr.schedule.process_reals(to_float(real_u8[:tr.batch_gpu], tr.device), tr.stage)
+                c = real_c[:tr.batch_gpu].to(tr.device) if tr.num_classes else None
+                z = torch.randn(tr.batch_gpu, tr.G.z_dim, device=tr.device)
+                args = (real, c, z, c)
             for ph in tr.phases:
                 ph.module.requires_grad_(True)
                 with tr.autocast():
-                    tr.loss.accumulate_gradients(ph.name, real, c, z, c, 1.0, tr.cur_nimg)
+                    tr.loss.accumulate_gradients(ph.name, *args, 1.0, tr.cur_nimg)
                 ph.module.requires_grad_(False)
                 ph.opt.zero_grad(set_to_none=True)
             return

@@ -5,6 +5,9 @@ counted in images, not batches: the batch starting at image `pos` is a pure func
 resumed run, or a schedule that changes the batch size mid-run, reads exactly the images an uninterrupted run reads,
 with no loader state to save. Mirroring is decided per image position too. Under several processes each rank takes
 its own slice of each global batch.
+
+Image-conditioned families (models/family.py) bring their own BatchSource, whose `load(seed, start, count, rank,
+world_size)` is the same kind of pure function and returns a dict of uint8 tensors; the feed prefetches it the same way.
 """
 
 from __future__ import annotations
@@ -55,18 +58,21 @@ class DataFeed:
     """
 
     def __init__(self, dataset: PreparedDataset, batch: int, seed: int, start_nimg: int = 0, mirror: bool = False,
-                 rank: int = 0, world_size: int = 1, workers: int = 2, prefetch: int = 4):
+                 rank: int = 0, world_size: int = 1, workers: int = 2, prefetch: int = 4, source=None):
         from concurrent.futures import ThreadPoolExecutor
 
-        self.ds, self.batch, self.seed, self.mirror = dataset, batch, seed, mirror
+        self.ds, self.batch, self.seed, self.mirror, self.source = dataset, batch, seed, mirror, source
         self.rank, self.world_size = rank, world_size
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganctl-feed")
         ahead = max(prefetch, workers)
         self._pending = deque(self._pool.submit(self.load, start_nimg + j * batch) for j in range(ahead))
         self._next_pos = start_nimg + ahead * batch
 
-    def load(self, pos: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The global batch starting at stream position `pos` (this rank's share), as uint8 images and labels."""
+    def load(self, pos: int):
+        """The global batch starting at stream position `pos` (this rank's share), as uint8 images and labels, or the
+        BatchSource's dict of uint8 tensors."""
+        if self.source is not None:
+            return self.source.load(self.seed, pos, self.batch, self.rank, self.world_size)
         per = self.batch // self.world_size
         lo = pos + self.rank * per
         idx = batch_indices(self.seed, len(self.ds), lo, per)
@@ -76,7 +82,7 @@ class DataFeed:
             imgs[flip] = imgs[flip][..., ::-1]
         return torch.from_numpy(imgs), torch.from_numpy(labels)
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def next(self):
         item = self._pending.popleft().result()
         self._pending.append(self._pool.submit(self.load, self._next_pos))
         self._next_pos += self.batch

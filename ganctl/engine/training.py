@@ -26,7 +26,7 @@ import torch
 
 from ganctl.config.schema import loss_class
 from ganctl.data.dataset import PreparedDataset
-from ganctl.engine import acceleration, distributed, rundir
+from ganctl.engine import acceleration, conditioning, distributed, rundir
 from ganctl.engine import checkpoint as ckpt
 from ganctl.engine.batch_fit import fit_batch_gpu
 from ganctl.engine.feed import DataFeed, to_float
@@ -38,6 +38,7 @@ from ganctl.engine.state import load_state, save_checkpoint
 from ganctl.errors import Interrupted, TrainingDiverged, UsageError
 from ganctl.models import build_networks, get_family
 from ganctl.models.cross_replica_bn import to_cross_replica
+from ganctl.sampling.conditioned import pair_rows
 from ganctl.sampling.grid import make_grid, save_png
 from ganctl.sampling.latents import images_for_seeds, to_uint8
 
@@ -58,6 +59,7 @@ def _mix_seed(*parts: int) -> int:
 def check_buildable(cfg: dict, dataset: PreparedDataset) -> None:
     """Refuse a config whose networks cannot be built for this dataset (bad model keys, resolution, schedule maps)
     before anything is written: the networks are built on the meta device, which allocates nothing."""
+    conditioning.check_data(cfg, get_family(cfg["model"]["family"]), dataset)
     num_classes = dataset.num_classes if cfg["model"]["conditional"] else 0
     if cfg["model"]["conditional"] and not num_classes:
         raise UsageError(f"config key model.conditional: dataset {dataset.path} has no class labels; prepare it from class "
@@ -87,6 +89,8 @@ class Trainer:
         if t["threads"]:
             torch.set_num_threads(t["threads"])  # small models on few cores run faster with fewer threads
         self.family = get_family(cfg["model"]["family"])
+        # Image-conditioned families read dicts of pairs from their BatchSource (engine/conditioning.py).
+        self.source = conditioning.check_data(cfg, self.family, dataset)
         self.schedule = make_schedule(cfg, dataset.resolution)
         self.num_classes = dataset.num_classes if cfg["model"]["conditional"] else 0
         if cfg["model"]["conditional"] and not self.num_classes:
@@ -202,7 +206,7 @@ class Trainer:
             self.feed.close()
             self.feed = self._new_feed()
         if self.feed is not None:
-            fit_batch_gpu(self, *self.feed.load(self.data_nimg))
+            self._fit_batch_gpu()
         self.emit({"type": "message", "text": f"kimg {self.cur_nimg / 1000:.3f}: {stage.describe()}"
                                               f"{', optimizer state reset' if stage.reset_optimizers else ''}"})
 
@@ -215,7 +219,11 @@ class Trainer:
     def _new_feed(self) -> DataFeed:
         t = self.cfg["train"]
         return DataFeed(self.ds, self.batch, self.seed, start_nimg=self.data_nimg, mirror=t["mirror"], rank=self.rank,
-                        world_size=self.world_size, workers=t["workers"])
+                        world_size=self.world_size, workers=t["workers"], source=self.source)
+
+    def _fit_batch_gpu(self) -> None:
+        item = self.feed.load(self.data_nimg)
+        fit_batch_gpu(self, *(item if isinstance(item, tuple) else (item, None)))
 
     # -- images ----------------------------------------------------------------------------------------------
     def grid_seeds(self) -> list[int]:
@@ -231,6 +239,13 @@ class Trainer:
             return
         n = self.cfg["train"]["grid_size"]
         if n <= 0:
+            return
+        if self.source is not None:
+            if not reals:  # the fakes grid shows the reals beside the outputs: [input | G_ema(input) | target] rows
+                path = self.run_dir / f"fakes-{self.cur_nimg // 1000:06d}.png"
+                rows = pair_rows(self.G_ema, conditioning.grid_batch(self.source, n), self.device)
+                save_png(make_grid(rows, cols=3), path)
+                self.emit({"type": "grid", "path": str(path)})
             return
         if reals:
             imgs, _ = self.ds.get_batch(np.arange(min(n, len(self.ds))))
@@ -253,9 +268,12 @@ class Trainer:
         return torch.randn(self.batch, self.G.z_dim, generator=g).to(self.device)
 
     def _next_reals(self):
-        real_u8, real_c = self.feed.next()
+        item = self.feed.next()
         self.batch_idx += 1
         self.data_nimg += self.batch
+        if self.source is not None:
+            return conditioning.to_float(item, self.device, self.channels_last), None
+        real_u8, real_c = item
         real = self.schedule.process_reals(to_float(real_u8, self.device), self.stage)
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
@@ -266,9 +284,10 @@ class Trainer:
         them over ranks, and step the optimizer (unless fp16 overflowed or the gradients are non-finite)."""
         lo = self.rank * (self.batch // self.world_size)
         hi = lo + self.batch // self.world_size
-        gen_z = self._gen_z(self.step, phase_idx)[lo:hi]
-        gen_c = self._gen_labels(self.step, phase_idx)
-        gen_c = gen_c[lo:hi] if gen_c is not None else None
+        if self.source is None:
+            gen_z = self._gen_z(self.step, phase_idx)[lo:hi]
+            gen_c = self._gen_labels(self.step, phase_idx)
+            gen_c = gen_c[lo:hi] if gen_c is not None else None
         n_chunks_total = self.batch // self.batch_gpu
         ph.module.requires_grad_(True)
         ph.opt.zero_grad(set_to_none=True)
@@ -276,10 +295,14 @@ class Trainer:
             sl = slice(k, k + self.batch_gpu)
             global_chunk = (lo + k) // self.batch_gpu
             torch.manual_seed(_mix_seed(self.seed, self.step, phase_idx, global_chunk))
+            gain = ph.interval / n_chunks_total * self.scaler.scale
             with self.autocast():
-                s = self.loss.accumulate_gradients(ph.name, real[sl], real_c[sl] if real_c is not None else None, gen_z[sl],
-                                                   gen_c[sl] if gen_c is not None else None,
-                                                   ph.interval / n_chunks_total * self.scaler.scale, self.cur_nimg)
+                if self.source is not None:  # image-conditioned: the loss gets this chunk of the pair dict
+                    s = self.loss.accumulate_gradients(ph.name, conditioning.chunk(real, sl), gain, self.cur_nimg)
+                else:
+                    s = self.loss.accumulate_gradients(ph.name, real[sl], real_c[sl] if real_c is not None else None,
+                                                       gen_z[sl], gen_c[sl] if gen_c is not None else None, gain,
+                                                       self.cur_nimg)
             for key, v in s.items():
                 stats.setdefault(key, []).append(v)
             if "Augment/real_sign_sum" in s and hasattr(self.augment_pipe, "accumulate"):
@@ -319,14 +342,20 @@ class Trainer:
         d_steps = self.cfg["optim"]["d_steps"]
         d_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "D"]
         g_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "G"]
-        for rep in range(d_steps):
-            real, real_c = self._next_reals()
-            for i, ph in d_phases:
-                if self.step % ph.interval == 0:
-                    self._run_phase(ph, i + 100 * rep, real, real_c, tick_stats)
-        for i, ph in g_phases:
-            if self.step % ph.interval == 0:
-                self._run_phase(ph, i, real, real_c, tick_stats)
+        # d_steps real batches, read in stream order; D's k-th update uses the k-th, G's update the last. The family's
+        # phase_order says whether D (the classic order, pix2pix) or G (CycleGAN) updates first.
+        reals = [self._next_reals() for _ in range(d_steps)]
+        for which in self.family.phase_order:
+            if which == "D":
+                for rep, (real, real_c) in enumerate(reals):
+                    for i, ph in d_phases:
+                        if self.step % ph.interval == 0:
+                            self._run_phase(ph, i + 100 * rep, real, real_c, tick_stats)
+            else:
+                real, real_c = reals[-1]
+                for i, ph in g_phases:
+                    if self.step % ph.interval == 0:
+                        self._run_phase(ph, i, real, real_c, tick_stats)
         self.cur_nimg += self.batch * d_steps
         self.step += 1
         self._update_ema()
@@ -409,7 +438,7 @@ class Trainer:
             self.save_grids(reals=True)
         self.emit({"type": "start", "kimg": self.cur_nimg / 1000, "total_kimg": total_nimg / 1000, "device": str(self.device),
                    "precision": self.precision})
-        fit_batch_gpu(self, *self.feed.load(self.data_nimg))
+        self._fit_batch_gpu()
         snapshot_sec = (t["snapshot_minutes"] or 0) * 60
         last_save = time.time()
         tick_stats: dict = {}

@@ -14,6 +14,7 @@ FAMILY_MODULES = {
     "stylegan2": "ganctl.models.stylegan2",
     "progan": "ganctl.models.progan",
     "biggan": "ganctl.models.biggan",
+    "sr": "ganctl.models.sr",
 }
 
 

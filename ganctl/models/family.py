@@ -3,6 +3,33 @@ family instead of testing its name.
 
 A family is a module under `ganctl/models/` with a module-level `FAMILY = Family(...)`. The registry of names lives in
 `ganctl.models.FAMILY_MODULES`; `ganctl.models.get_family(name)` imports the module and returns its declaration.
+
+What a generator is conditioned on (`conditioning`):
+  "latent"  G(z, c): a latent z and, with model.conditional, a class c. The engine draws z and c per (seed, step,
+            phase) and calls `loss.accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg)`.
+  "image"   G maps an input image batch to an output image batch (super-resolution, pix2pix, CycleGAN). The family's
+            `make_batches(cfg, dataset) -> BatchSource` turns the dataset into training batches, and the engine calls
+            `loss.accumulate_gradients(phase, batch, gain, cur_nimg)` with `batch` a dict of float tensors in [-1, 1].
+
+What the data is (`data`): "images" (one set, labelled or not), "paired" (input/target pairs: prepared pairs, or pairs
+made on the fly from targets by a degradation, as super-resolution does; batch keys "input" and "target"), "unpaired"
+(two domains; batch keys "A" and "B"). `make_batches` refuses, with a UsageError, a dataset it cannot use; latent
+families only read "images" datasets. Both are checked at config time, before the run directory exists.
+
+A BatchSource has one method, `load(seed, start, count, rank=0, world_size=1) -> dict[str, uint8 NCHW tensor]`: the
+global batch of `count` stream positions from `start`, this rank's share of it (positions start + rank * count //
+world_size onward). It is a pure function of (seed, stream position): crops, flips, degradations and pairing draws
+are all seeded from (seed, position), so a resumed run reads what an uninterrupted one does and N processes read what
+one does. The engine splits each rank's share into batch_gpu chunks by slicing every tensor of the dict.
+
+Several networks: G (and D) may be a container module holding several networks (CycleGAN's G_A and G_B): one optimizer
+per phase over all their parameters, G_ema a copy of the whole container. Applying a generator is
+`sampling.conditioned.apply_generator(G, x, direction)`: `G.translate(x, direction)` when the container has it, else
+`G(x)`. Phases run in `phase_order` (pix2pix and ESRGAN update D then G; CycleGAN G then D); optim.d_steps still
+applies. State a loss keeps (an image pool) lives in its buffers, so the checkpoint carries it.
+
+Training grids of image families are rows of [input resized to the target size | G_ema(input) | target] for fixed
+stream positions under a fixed seed.
 """
 
 from __future__ import annotations
@@ -24,6 +51,10 @@ PRECISIONS = ("bf16", "fp32")
 #   "z_resample"  redraw z components outside [-psi, psi] (a truncated normal; BigGAN's rule)
 TRUNCATIONS = ("w_avg", "z_scale", "z_resample")
 
+CONDITIONINGS = ("latent", "image")
+DATA_KINDS = ("images", "paired", "unpaired")
+PHASES = ("D", "G")
+
 
 @dataclass(frozen=True)
 class Family:
@@ -37,6 +68,10 @@ class Family:
     # a schedule gives G and D a `set_stage(resolution, alpha)` method that the engine calls when the stage moves.
     make_schedule: Callable | None = None
     uses_batchnorm: bool = False         # G or D hold BatchNorm layers (cross-replica BN applies under torchrun)
+    conditioning: str = "latent"         # see CONDITIONINGS and the module docstring
+    data: str = "images"                 # see DATA_KINDS
+    make_batches: Callable | None = None  # image families: make_batches(cfg, dataset) -> BatchSource
+    phase_order: tuple[str, ...] = ("D", "G")
     doc: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -47,6 +82,18 @@ class Family:
             raise ValueError(f"family {self.name}: truncation {self.truncation!r} not in {TRUNCATIONS}")
         if not self.losses:
             raise ValueError(f"family {self.name}: declares no losses")
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(f"family {self.name}: conditioning {self.conditioning!r} not in {CONDITIONINGS}")
+        if self.data not in DATA_KINDS:
+            raise ValueError(f"family {self.name}: data {self.data!r} not in {DATA_KINDS}")
+        if sorted(self.phase_order) != sorted(PHASES):
+            raise ValueError(f"family {self.name}: phase_order {self.phase_order!r} must order {PHASES}")
+        if (self.conditioning == "image") != (self.make_batches is not None):
+            raise ValueError(f"family {self.name}: image-conditioned families (and only they) declare make_batches")
+
+    @property
+    def image_conditioned(self) -> bool:
+        return self.conditioning == "image"
 
     @property
     def has_schedule(self) -> bool:

@@ -87,13 +87,24 @@ def _walk(net: nn.Module, run) -> dict:
 
 
 def _summarize_on(device: str, cfg: dict, resolution: int, channels: int, classes: int) -> dict:
-    from ganctl.models import build_networks
+    from ganctl.models import build_networks, get_family
 
     with torch.device(device):
         torch.manual_seed(0)
         G, D = build_networks(cfg, resolution, channels, classes)
     G.eval()
     D.eval()
+    if get_family(cfg["model"]["family"]).image_conditioned:
+        # G maps an input image to the `resolution` output: the input is `scale` times smaller (1 for translation).
+        from ganctl.sampling.conditioned import apply_generator
+
+        size = max(1, resolution // getattr(G, "scale", 1))
+        x = torch.randn(2, channels, size, size, device=device)
+        with torch.no_grad():
+            g = _walk(G, lambda: apply_generator(G, x))
+            d = _walk(D, lambda: D(g["result"]))
+        return {"G": g["blocks"], "D": d["blocks"], "G_params": g["params"], "D_params": d["params"],
+                "image": list(g["result"].shape[1:]), "device": device}
     z = torch.randn(2, G.z_dim, device=device)
     c = torch.zeros(2, dtype=torch.int64, device=device) if classes else None
     with torch.no_grad():

@@ -112,7 +112,10 @@ class LoadedGenerator:
             yield to_uint8(self.images_float(seeds[i:i + batch_size], truncation_psi, truncation_cutoff, class_idx, noise_mode)).cpu()
 
 
-def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto", which: str | None = None) -> LoadedGenerator:
+def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto", which: str | None = None,
+                   conditioning: str = "latent") -> LoadedGenerator:
+    """G_ema of a run, checkpoint or foreign network file. `conditioning`: what the caller feeds G ("latent" for
+    sample/fid, "image" for upscale/translate); a network of the other kind is refused in one line."""
     from ganctl import interop
     from ganctl.config.load import validate_resolved
     from ganctl.device import resolve_device
@@ -125,6 +128,16 @@ def load_generator(source: str | os.PathLike | None, device: str | torch.device 
     else:
         tensors, meta = ckpt.load_checkpoint(path)
     cfg = validate_resolved(meta["config"])
+    from ganctl.models import get_family
+
+    family = get_family(cfg["model"]["family"])
+    if family.conditioning != conditioning:
+        if family.image_conditioned:
+            cmd = family.extra.get("command", "upscale")
+            raise UsageError(f"{path}: an image-to-image network (model.family={family.name}); "
+                             f"apply it to images with `ganctl {cmd} {source} INPUT... --out DIR`")
+        raise UsageError(f"{path}: a noise-to-image network (model.family={family.name}); it makes images from seeds: "
+                         f"use `ganctl sample {source} --seeds 0-7`")
     ds = meta["dataset"]
     num_classes = len(ds["label_names"]) if cfg["model"]["conditional"] else 0
     G, _ = build_networks(cfg, ds["resolution"], ds["channels"], num_classes)
