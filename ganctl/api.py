@@ -50,7 +50,7 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
           init: str | None = None) -> dict:
     """Train a new run; returns {'run_dir', 'kimg', 'seconds'}. `init`: start G, D, G_ema from a network (NVlabs .pkl,
     rosinality .pt, ganctl checkpoint or run dir), whose architecture replaces the config's `model:` section."""
-    from ganctl.data.dataset import PreparedDataset
+    from ganctl.data.dataset import open_dataset
     from ganctl.engine import rundir
     from ganctl.device import resolve_device
     from ganctl.engine import distributed
@@ -60,7 +60,7 @@ def train(preset: str | None = None, data: str | None = None, outdir: str = "run
     distributed.maybe_init(cfg["train"]["device"])
     if not cfg["data"]["path"]:
         raise UsageError("--data: no dataset given; prepare one with `ganctl prepare-data SOURCE DEST` and pass --data DEST")
-    ds = PreparedDataset(cfg["data"]["path"])
+    ds = open_dataset(cfg["data"]["path"])  # any kind: the family refuses what it cannot use (engine/conditioning.py)
     init_tensors = origin = None
     if init:
         from ganctl.interop.init import init_from
@@ -123,7 +123,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     """Continue a run in its own directory from its latest (or the named) checkpoint."""
     from ganctl.config.load import apply_overrides, parse_override, validate_resolved
     from ganctl.config.schema import RESUME_SAFE
-    from ganctl.data.dataset import PreparedDataset
+    from ganctl.data.dataset import open_dataset
     from ganctl.engine import checkpoint as ckpt
     from ganctl.engine import rundir
     from ganctl.device import resolve_device
@@ -148,7 +148,7 @@ def resume(run_dir: str, kimg: float | None = None, device: str | None = None, w
     from ganctl.engine import distributed
 
     distributed.maybe_init(cfg["train"]["device"])
-    ds = PreparedDataset(cfg["data"]["path"])
+    ds = open_dataset(cfg["data"]["path"])
     dev = distributed.local_device(resolve_device(cfg["train"]["device"]))
     rank, _ = distributed.dist_info()
     if rank == 0:
@@ -444,3 +444,10 @@ def prepare_pairs(a: str, b: str | None, dest: str, mode: str = "pairs", **optio
     from ganctl.data.prepare_pairs import PairOptions, prepare_pairs as run
 
     return run(a, b, dest, PairOptions(mode=mode, **options))
+
+
+def translate(net: str, inputs: list[str], out: str, **options) -> dict:
+    """Apply an image-to-image network to image files/folders; see ganctl.sampling.translate.translate."""
+    from ganctl.sampling.translate import translate as run
+
+    return run(net, inputs, out, **options)

@@ -24,9 +24,9 @@ app = typer.Typer(
 
 def _register_all() -> None:
     from ganctl.cli import (cmd_data, cmd_eval, cmd_info, cmd_interop, cmd_metrics, cmd_ops, cmd_sample, cmd_train,
-                            cmd_watch)
+                            cmd_translate, cmd_watch)
 
-    for mod in (cmd_data, cmd_train, cmd_sample, cmd_metrics, cmd_eval, cmd_ops, cmd_info, cmd_interop, cmd_watch):
+    for mod in (cmd_data, cmd_train, cmd_sample, cmd_metrics, cmd_eval, cmd_ops, cmd_info, cmd_interop, cmd_watch, cmd_translate):
         mod.register(app)
 
 
