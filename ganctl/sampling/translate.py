@@ -83,6 +83,24 @@ def _set_modes(G, dropout: str, bn: str) -> None:
                 m.momentum = 0.0
 
 
+def _reference_generator(net: str, direction: str, device: str):
+    """A reference-code generator file; with --direction BtoA, a *_G_A.pth file's sibling *_G_B.pth is used."""
+    from ganctl.device import resolve_device
+    from ganctl.interop.pix2pix import read_generator
+
+    path = Path(net)
+    if direction == "BtoA":
+        if "_G_A" not in path.name:
+            raise UsageError(f"--direction BtoA: {net} is not a CycleGAN *_net_G_A.pth; pass the generator of the direction "
+                             "you want (latest_net_G_B.pth translates B to A)")
+        path = path.with_name(path.name.replace("_G_A", "_G_B"))
+    if not path.is_file():
+        raise UsageError(f"{path}: no such network file")
+    G, m = read_generator(path)
+    dev = resolve_device(device)
+    return G.to(dev), path, "reference " + m["generator"], m["channels"]["in"], dev
+
+
 def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dropout: str = "on", bn: str = "batch",
               batch: int = 8, seed: int = 0, device: str = "auto", emit=None) -> dict:
     """Translate INPUTS with NET into OUT; returns {"written": [...], "padded": n, ...}. Never prints: `emit(text)`."""
@@ -107,20 +125,24 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
     items = _list_inputs(list(inputs))
-    lg = load_generator(net, device, conditioning="image")
-    family = get_family(lg.family)
-    if family.extra.get("command") != "translate":
-        raise UsageError(f"{net}: a model.family={lg.family} network; apply it with `ganctl {family.extra.get('command')}`")
-    G = lg.G
-    if direction == "BtoA" and not hasattr(G, "translate"):
-        raise UsageError(f"--direction BtoA: {net} has one generator (model.family={lg.family}, input -> target); "
-                         "only CycleGAN networks translate both ways")
-    channels = int(lg.meta.get("dataset", {}).get("channels", 3))
+    if Path(net).suffix.lower() == ".pth":  # a generator saved by the reference code (ganctl.interop.pix2pix)
+        G, net_path, family_name, channels, dev = _reference_generator(net, direction, device)
+        direction = "AtoB"  # the file already is the generator of the asked direction
+    else:
+        lg = load_generator(net, device, conditioning="image")
+        family = get_family(lg.family)
+        if family.extra.get("command") != "translate":
+            raise UsageError(f"{net}: a model.family={lg.family} network; apply it with `ganctl {family.extra.get('command')}`")
+        G, net_path, family_name, dev = lg.G, lg.path, lg.family, lg.device
+        if direction == "BtoA" and not hasattr(G, "translate"):
+            raise UsageError(f"--direction BtoA: {net} has one generator (model.family={lg.family}, input -> target); "
+                             "only CycleGAN networks translate both ways")
+        channels = int(lg.meta.get("dataset", {}).get("channels", 3))
     images = [_decode(p, channels) for p, _ in items]  # every input decoded before anything is written
     _set_modes(G, dropout, bn)
     mult = _multiple(G)
     torch.manual_seed(seed)
-    prov = for_network(lg.path, kind="image", seed=seed)
+    prov = for_network(net_path, kind="image", seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = PngWriter()
     padded = 0
@@ -143,7 +165,7 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
                 x = torch.from_numpy(np.stack([images[i] for i in chunk])).permute(0, 3, 1, 2).float().div(127.5).sub(1)
                 if ph or pw:
                     x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-                y = apply_generator(G, x.to(lg.device), direction)[..., :h, :w]
+                y = apply_generator(G, x.to(dev), direction)[..., :h, :w]
                 for i, arr in zip(chunk, to_uint8(y).permute(0, 2, 3, 1).cpu().numpy()):
                     dest = out_dir / items[i][1]
                     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -151,5 +173,5 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
                 done += len(chunk)
                 emit(f"translated {done}/{len(images)}")
     writer.close()
-    return {"network": str(lg.path), "family": lg.family, "direction": direction, "dropout": dropout, "bn": bn,
+    return {"network": str(net_path), "family": family_name, "direction": direction, "dropout": dropout, "bn": bn,
             "count": len(images), "padded": padded, "out": str(out_dir), "written": sorted(writer.written)}
