@@ -834,3 +834,10 @@ def prepare_pairs(a: str, b: str | None, dest: str, mode: str = "pairs", **optio
     from ganctl.data.prepare_pairs import PairOptions, prepare_pairs as run
 
     return run(a, b, dest, PairOptions(mode=mode, **options))
+
+
+def translate(net: str, inputs: list[str], out: str, **options) -> dict:
+    """Apply an image-to-image network to image files/folders; see ganctl.sampling.translate.translate."""
+    from ganctl.sampling.translate import translate as run
+
+    return run(net, inputs, out, **options)

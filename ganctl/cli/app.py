@@ -43,6 +43,7 @@ def _register_all() -> None:
         "cmd_audit",
         "cmd_upscale",
         "cmd_compare",
+        "cmd_translate",
     ]
     for name in modules:
         importlib.import_module(f"ganctl.cli.{name}").register(app)

@@ -19,6 +19,8 @@ LOSS_TYPES = {
     "lsgan": "ganctl.losses.adversarial:AdversarialLoss",
     "stylegan2": "ganctl.losses.stylegan2:StyleGAN2Loss",
     "sr": "ganctl.losses.sr:SRLoss",
+    "pix2pix": "ganctl.losses.translation:Pix2PixLoss",
+    "cyclegan": "ganctl.losses.translation:CycleGANLoss",
 }
 
 # `None` as a default means "unset"; ANY_TYPE lists keys whose value may be of any of several types.

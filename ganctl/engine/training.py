@@ -348,7 +348,9 @@ class Trainer:
             self._enter_phase(stage)
         elif self.schedule.has_stages:
             self.apply_stage(stage)  # alpha moves every step during a fade
-        if self.schedule.has_stages:
+        if getattr(self.schedule, "lr_varies", False):  # a rate that moves every step (translation's linear decay)
+            self.stage = stage
+        if self.schedule.has_stages or getattr(self.schedule, "lr_varies", False):
             self._set_learning_rates()
         d_steps = self.cfg["optim"]["d_steps"]
         d_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "D"]

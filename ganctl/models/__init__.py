@@ -16,6 +16,8 @@ FAMILY_MODULES = {
     "progan": "ganctl.models.progan",
     "biggan": "ganctl.models.biggan",
     "sr": "ganctl.models.sr",
+    "pix2pix": "ganctl.models.translation.pix2pix",
+    "cyclegan": "ganctl.models.translation.cyclegan",
 }
 
 

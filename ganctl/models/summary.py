@@ -102,7 +102,8 @@ def _summarize_on(device: str, cfg: dict, resolution: int, channels: int, classe
         x = torch.randn(2, channels, size, size, device=device)
         with torch.no_grad():
             g = _walk(G, lambda: apply_generator(G, x))
-            d = _walk(D, lambda: D(g["result"]))
+            # pix2pix's D judges (input, output) pairs; others judge the output alone
+            d = _walk(D, lambda: D(g["result"], x) if getattr(D, "conditioned_on_input", False) else D(g["result"]))
         return {"G": g["blocks"], "D": d["blocks"], "G_params": g["params"], "D_params": d["params"],
                 "image": list(g["result"].shape[1:]), "device": device}
     z = torch.randn(2, G.z_dim, device=device)

@@ -1,0 +1,177 @@
+"""`ganctl translate`: apply an image-to-image network (pix2pix, CycleGAN) to image files or folders of any size.
+
+Every input is checked and decoded before anything is written (a bad input is one line, exit 2, nothing written).
+Sizes the generator cannot take (U-Net: multiples of 2^depth; ResNet: of 4) are padded by edge replication to the next
+multiple and the output is cropped back to the input's size (said in the log). Outputs go through PngWriter with a
+provenance naming the network, as `sample`'s do.
+
+Test-time behaviour of pix2pix (FACTS.md): the reference keeps the model in train mode unless --eval, so dropout stays
+on (pix2pix's noise) and batch norm normalises by the test image's own statistics, as the paper intends. That is the
+default here (`dropout="on"`, `bn="batch"`), with images taken one at a time so an output does not depend on which
+other images share its batch; `dropout="off"` gives deterministic outputs, `bn="running"` uses the running statistics
+of training (and lets same-size images batch together). Dropout noise is seeded (`seed`), so a run repeats exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ganctl.errors import UsageError
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def _list_inputs(inputs: list[str]) -> list[tuple[Path, str]]:
+    """(file, output name) for every image file given or found (recursively, sorted) in a given folder."""
+    from ganctl.data.decode import IMAGE_EXTENSIONS
+
+    out = []
+    for spec in inputs:
+        p = Path(spec)
+        if p.is_dir():
+            files = sorted(Path(dp) / f for dp, _, fs in os.walk(p, followlinks=True) for f in fs
+                           if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."))
+            if not files:
+                raise UsageError(f"{spec}: no image files in this folder")
+            out += [(f, f.relative_to(p).with_suffix(".png").as_posix()) for f in files]
+        elif p.is_file():
+            out.append((p, p.with_suffix(".png").name))
+        else:
+            raise UsageError(f"{spec}: no such file or folder; give image files or folders to translate")
+    names = [n for _, n in out]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UsageError(f"two inputs would both be written as {dup}; translate them in separate calls")
+    return out
+
+
+def _decode(path: Path, channels: int) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            img = img.convert("L" if channels == 1 else "RGB")
+            arr = np.asarray(img)
+    except Exception as e:  # noqa: BLE001 - any decoder failure is this input's problem
+        raise UsageError(f"{path}: not a readable image ({type(e).__name__}: {e}); remove it or fix it") from None
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def _multiple(G) -> int:
+    for net in (G, getattr(G, "G_A", None)):
+        m = getattr(net, "multiple", None)
+        if m:
+            return int(m)
+    return 1
+
+
+def _set_modes(G, dropout: str, bn: str) -> None:
+    import torch.nn as nn
+
+    G.eval()
+    for m in G.modules():
+        if isinstance(m, nn.Dropout):
+            m.train(dropout == "on")
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            # batch statistics of the test image; momentum 0 keeps the loaded running statistics untouched
+            m.train(bn == "batch")
+            if bn == "batch":
+                m.momentum = 0.0
+
+
+def _reference_generator(net: str, direction: str, device: str):
+    """A reference-code generator file; with --direction BtoA, a *_G_A.pth file's sibling *_G_B.pth is used."""
+    from ganctl.device import resolve_device
+    from ganctl.interop.pix2pix import read_generator
+
+    path = Path(net)
+    if direction == "BtoA":
+        if "_G_A" not in path.name:
+            raise UsageError(f"--direction BtoA: {net} is not a CycleGAN *_net_G_A.pth; pass the generator of the direction "
+                             "you want (latest_net_G_B.pth translates B to A)")
+        path = path.with_name(path.name.replace("_G_A", "_G_B"))
+    if not path.is_file():
+        raise UsageError(f"{path}: no such network file")
+    G, m = read_generator(path)
+    dev = resolve_device(device)
+    return G.to(dev), path, "reference " + m["generator"], m["channels"]["in"], dev
+
+
+def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dropout: str = "on", bn: str = "batch",
+              batch: int = 8, seed: int = 0, device: str = "auto", emit=None) -> dict:
+    """Translate INPUTS with NET into OUT; returns {"written": [...], "padded": n, ...}. Never prints: `emit(text)`."""
+    import torch
+    import torch.nn.functional as F
+
+    from ganctl.models import get_family
+    from ganctl.sampling.conditioned import apply_generator
+    from ganctl.sampling.generate import load_generator
+    from ganctl.sampling.latents import to_uint8
+    from ganctl.sampling.provenance import for_network
+    from ganctl.sampling.writer import PngWriter
+
+    emit = emit or (lambda text: None)
+    if direction not in DIRECTIONS:
+        raise UsageError(f"--direction {direction}: choose AtoB or BtoA")
+    if dropout not in ("on", "off") or bn not in ("batch", "running"):
+        raise UsageError("--dropout takes on|off and --bn batch|running")
+    if batch < 1:
+        raise UsageError(f"--batch {batch}: must be >= 1")
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    items = _list_inputs(list(inputs))
+    if Path(net).suffix.lower() == ".pth":  # a generator saved by the reference code (ganctl.interop.pix2pix)
+        G, net_path, family_name, channels, dev = _reference_generator(net, direction, device)
+        direction = "AtoB"  # the file already is the generator of the asked direction
+    else:
+        lg = load_generator(net, device, conditioning="image")
+        family = get_family(lg.family)
+        if family.extra.get("command") != "translate":
+            raise UsageError(f"{net}: a model.family={lg.family} network; apply it with `ganctl {family.extra.get('command')}`")
+        G, net_path, family_name, dev = lg.G, lg.path, lg.family, lg.device
+        if direction == "BtoA" and not hasattr(G, "translate"):
+            raise UsageError(f"--direction BtoA: {net} has one generator (model.family={lg.family}, input -> target); "
+                             "only CycleGAN networks translate both ways")
+        channels = int(lg.meta.get("dataset", {}).get("channels", 3))
+    images = [_decode(p, channels) for p, _ in items]  # every input decoded before anything is written
+    _set_modes(G, dropout, bn)
+    mult = _multiple(G)
+    torch.manual_seed(seed)
+    prov = for_network(net_path, kind="image", seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    writer = PngWriter()
+    padded = 0
+    # Same-size images batch together, except under batch statistics (each image normalised by its own).
+    groups: dict[tuple, list[int]] = {}
+    for i, img in enumerate(images):
+        groups.setdefault(img.shape, []).append(i)
+    step = 1 if bn == "batch" else batch
+    done = 0
+    with torch.no_grad():
+        for shape, idx in groups.items():
+            h, w = shape[:2]
+            ph, pw = -h % mult, -w % mult
+            if ph or pw:
+                padded += len(idx)
+                emit(f"{len(idx)} image(s) of {w}x{h}: padded to {w + pw}x{h + ph} (edge replication) for the generator's "
+                     f"multiple of {mult}, outputs cropped back to {w}x{h}")
+            for k in range(0, len(idx), step):
+                chunk = idx[k:k + step]
+                x = torch.from_numpy(np.stack([images[i] for i in chunk])).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+                if ph or pw:
+                    x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+                y = apply_generator(G, x.to(dev), direction)[..., :h, :w]
+                for i, arr in zip(chunk, to_uint8(y).permute(0, 2, 3, 1).cpu().numpy()):
+                    dest = out_dir / items[i][1]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    writer.submit(arr, dest, prov)
+                done += len(chunk)
+                emit(f"translated {done}/{len(images)}")
+    writer.close()
+    return {"network": str(net_path), "family": family_name, "direction": direction, "dropout": dropout, "bn": bn,
+            "count": len(images), "padded": padded, "out": str(out_dir), "written": sorted(writer.written)}
