@@ -562,7 +562,7 @@ def directions(source: str | None, method: str = "sefa", out: str = "dirs.npz", 
 
 def edit(source: str | None, direction: str, seeds=None, projected_w: str | None = None, strength: str = "-3:3",
          steps: int = 7, layers=None, out: str = "edit.png", truncation_psi: float = 1.0, class_idx: int | None = None,
-         fps: int = 24, device: str = "auto", provenance: bool = True) -> dict:
+         fps: int = 24, device: str = "auto", provenance: bool = True, output=None) -> dict:
     """`ganctl edit`: move seeds' or projected ws along direction FILE:K; a grid (.png: rows = inputs, columns =
     strengths) or a walk (.mp4/.gif/folder: one frame per strength)."""
     import torch
@@ -587,7 +587,7 @@ def edit(source: str | None, direction: str, seeds=None, projected_w: str | None
     ws, label = _projected_or_seed_ws(gen, seeds, projected_w, truncation_psi, class_idx)
     imgs = edit_images(gen.G, ws, d, k, strengths, layers)  # (N, S, C, H, W)
     prov = for_network(gen.path, kind="edit", seeds=f"{label}; {d.names[k]} x {strength}",
-                       truncation_psi=truncation_psi) if provenance else None
+                       truncation_psi=truncation_psi, output=output) if provenance else None
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     if Path(out).suffix.lower() == ".png":
         files = [str(save_png(make_grid(imgs.reshape(-1, *imgs.shape[2:]), cols=len(strengths)), out, prov))]
@@ -602,7 +602,7 @@ def edit(source: str | None, direction: str, seeds=None, projected_w: str | None
 def project(source: str | None, targets: list, outdir: str = "proj", steps: int = 1000, space: str = "w",
             start_w: str | None = None, seed: int = 0, loss: str = "lpips", save_video: bool = False,
             weights: str | None = None, lpips_weights: str | None = None, class_idx: int | None = None,
-            device: str = "auto", emit: Emit = _noop, provenance: bool = True) -> dict:
+            device: str = "auto", emit: Emit = _noop, provenance: bool = True, output=None) -> dict:
     """`ganctl project`: NVlabs' projector (ganctl/latent/projector.py) for one or more target images. Writes
     projected_w.npz, proj.png, target.png (and proj.mp4) into OUT, or OUT/NN-STEM/ for several targets."""
     import numpy as np
@@ -651,7 +651,7 @@ def project(source: str | None, targets: list, outdir: str = "proj", steps: int 
         synth = to_uint8(G.synthesis(w, noise_mode="const")).cpu()
     metrics = P.image_metrics(synth.to(gen.device), tgt, lp)
     out = Path(outdir)
-    prov = for_network(gen.path, kind="projection", noise_mode="const") if provenance else None
+    prov = for_network(gen.path, kind="projection", noise_mode="const", output=output) if provenance else None
     records = []
     for i, t in enumerate(targets):
         d = out if len(targets) == 1 else out / f"{i:02d}-{Path(t).stem}"
@@ -676,7 +676,7 @@ def project(source: str | None, targets: list, outdir: str = "proj", steps: int 
 
 def video(source: str | None, seeds=None, projected_w: list | None = None, grid: str = "1x1", w_frames: int = 120,
           keyframes: int | None = None, out: str = "video.mp4", fps: int = 60, truncation_psi: float = 1.0,
-          class_idx: int | None = None, device: str = "auto", provenance: bool = True) -> dict:
+          class_idx: int | None = None, device: str = "auto", provenance: bool = True, output=None) -> dict:
     """`ganctl video`: NVlabs gen_video loops (ganctl/latent/video.py) from seeds, or from projected w files."""
     import torch
 
@@ -711,7 +711,7 @@ def video(source: str | None, seeds=None, projected_w: list | None = None, grid:
         label, psi = seed_list(all_seeds), split_truncation(gen.truncation, truncation_psi)[1]
     frames = torch.stack(list(V.video_frames(gen, keys, grid_w, grid_h, w_frames, space, classes, psi)))
     prov = for_network(gen.path, kind="frames", seeds=label, truncation_psi=truncation_psi,
-                       noise_mode="const") if provenance else None
+                       noise_mode="const", output=output) if provenance else None
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     files = write_frames(frames, out, fps=fps, provenance=prov)
     return {"checkpoint": str(gen.path), "frames": int(frames.shape[0]), "keyframes": int(keys.shape[1]),
@@ -784,7 +784,7 @@ def audit_bias(source: str, data: str, **options) -> dict:
 
 def upscale(net: str, inputs: list[str], out: str, outscale: float | None = None, tile: int = 0, tile_pad: int = 10,
             batch_size: int = 4, device: str = "auto", checkpoint: str | None = None, provenance: bool = True,
-            progress=lambda done, total: None) -> dict:
+            progress=lambda done, total: None, output=None) -> dict:
     """Upscale images or folders with a super-resolution network (a run, checkpoint or network file); writes
     OUT/<name>.png per input (folders keep their relative paths) and returns what was written. Every input is checked
     before anything is written (sampling/upscale.py)."""
@@ -800,7 +800,7 @@ def upscale(net: str, inputs: list[str], out: str, outscale: float | None = None
         raise UsageError("--batch-size: must be at least 1")
     gen = load_generator(select_checkpoint(net, checkpoint), device, conditioning="image")
     jobs = up.plan(inputs, gen.G, outscale)
-    prov = for_network(gen.path, kind="upscale") if provenance else None
+    prov = for_network(gen.path, kind="upscale", output=output) if provenance else None
     done = 0
 
     def tick(n):

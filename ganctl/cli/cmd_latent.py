@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from ganctl.cli.output_options import key_option, output_policy, sign_option, watermark_option, watermark_payload_option
+
 from ganctl.cli.cmd_sample import CKPT_HELP, PROV_HELP, SOURCE_HELP
 
 LAYERS_HELP = "ws indices to use/edit, e.g. 0-5 (coarse) or 0,2,4; default: all (edit: the direction's own)."
@@ -73,13 +75,16 @@ def register(app: typer.Typer) -> None:
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
         as_json: bool = typer.Option(False, "--json"),
+        sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+        watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
         source = api.select_checkpoint(source, checkpoint)
         res = api.edit(source, direction, parse_seeds(seeds) if seeds is not None else None, projected_w, strength,
-                       steps, _layers(layers), out, truncation, class_idx, fps, device, provenance=not no_provenance)
+                       steps, _layers(layers), out, truncation, class_idx, fps, device, provenance=not no_provenance,
+                        output=output_policy(sign, key, watermark, watermark_payload))
         if as_json:
             print(json.dumps(res))
             return
@@ -107,6 +112,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("auto", "--device"),
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print the final LPIPS, PSNR and MSE per target as JSON."),
+        sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+        watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         import sys
 
@@ -122,7 +129,8 @@ def register(app: typer.Typer) -> None:
                 print(f"step {e['step']}/{e['steps']}  dist {d}  lr {e['lr']:.4f}", file=sys.stderr)
 
         res = api.project(source, targets, out, steps, space, start_w, seed, loss, save_video, weights, lpips_weights,
-                          class_idx, device, emit=emit, provenance=not no_provenance)
+                          class_idx, device, emit=emit, provenance=not no_provenance,
+                        output=output_policy(sign, key, watermark, watermark_payload))
         if as_json:
             print(json.dumps(res))
             return
@@ -151,13 +159,16 @@ def register(app: typer.Typer) -> None:
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
         no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
         as_json: bool = typer.Option(False, "--json"),
+        sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+        watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
         source = api.select_checkpoint(source, checkpoint)
         res = api.video(source, parse_seeds(seeds) if seeds is not None else None, projected_w or None, grid, w_frames,
-                        keyframes, out, fps, truncation, class_idx, device, provenance=not no_provenance)
+                        keyframes, out, fps, truncation, class_idx, device, provenance=not no_provenance,
+                        output=output_policy(sign, key, watermark, watermark_payload))
         if as_json:
             print(json.dumps(res))
             return

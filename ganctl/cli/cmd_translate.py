@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
+
+from ganctl.cli.output_options import key_option, output_policy, sign_option, watermark_option, watermark_payload_option
 
 HELP = """Translate images with a pix2pix or CycleGAN network (a run, checkpoint or run directory).
 
@@ -35,11 +37,14 @@ def translate(
     seed: int = typer.Option(0, "--seed", help="Seed of the dropout noise."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+    watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
 ) -> None:
     from ganctl import api
 
     r = api.translate(str(net), [str(i) for i in inputs], str(out), direction=direction, dropout=dropout, bn=bn, batch=batch,
-                      seed=seed, device=device, emit=lambda text: print(text, file=sys.stderr, flush=True))
+                      seed=seed, device=device,
+                      output=output_policy(sign, key, watermark, watermark_payload), emit=lambda text: print(text, file=sys.stderr, flush=True))
     if as_json:
         print(json.dumps(r, indent=1))
     else:

@@ -8,6 +8,8 @@ from typing import List, Optional
 
 import typer
 
+from ganctl.cli.output_options import key_option, output_policy, sign_option, watermark_option, watermark_payload_option
+
 
 def register(app: typer.Typer) -> None:
     @app.command("upscale", help="Upscale images or folders with a super-resolution network (a run, checkpoint or "
@@ -29,6 +31,8 @@ def register(app: typer.Typer) -> None:
         checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Which checkpoint of a run: best, latest or a file name."),
         as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
         no_provenance: bool = typer.Option(False, "--no-provenance", help="Do not write the AI-generated provenance statement."),
+        sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+        watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         from ganctl import api
 
@@ -46,7 +50,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             res = api.upscale(net, inputs, out, outscale, tile, tile_pad, batch_size, device, checkpoint,
-                              provenance=not no_provenance, progress=progress)
+                              provenance=not no_provenance, progress=progress,
+                              output=output_policy(sign, key, watermark, watermark_payload))
         finally:
             if bar is not None:
                 bar.stop()

@@ -63,7 +63,7 @@ def export_dataset(gen, out: str | Path, num: int, truncation_psi: float = 1.0, 
                     writer.submit(img.transpose(1, 2, 0), path,
                                   prov.with_(seed=s, class_idx=int(labels[s]) if k else None) if prov else None)
             pos += len(arr)
-    manifest = {"name": out.name, "source": str(gen.path), "kind": "synthetic",
+    manifest = {"name": out.name, "source": str(gen.path), "kind": "images", "generated": True,
                 "synthetic": {"checkpoint": str(gen.path), "sha256": _sha256(gen.path), "truncation_psi": truncation_psi,
                               "seeds": f"0-{num - 1}", "labels": "seed % classes" if k else "none"},
                 "label_names": names}

@@ -102,7 +102,7 @@ def _reference_generator(net: str, direction: str, device: str):
 
 
 def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dropout: str = "on", bn: str = "batch",
-              batch: int = 8, seed: int = 0, device: str = "auto", emit=None) -> dict:
+              batch: int = 8, seed: int = 0, device: str = "auto", emit=None, output=None) -> dict:
     """Translate INPUTS with NET into OUT; returns {"written": [...], "padded": n, ...}. Never prints: `emit(text)`."""
     import torch
     import torch.nn.functional as F
@@ -142,7 +142,7 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
     _set_modes(G, dropout, bn)
     mult = _multiple(G)
     torch.manual_seed(seed)
-    prov = for_network(net_path, kind="image", seed=seed)
+    prov = for_network(net_path, kind="image", seed=seed, output=output)
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = PngWriter()
     padded = 0

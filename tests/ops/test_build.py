@@ -120,7 +120,7 @@ def test_cli_ops_status_json(tmp_path):
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     st = json.loads(r.stdout)
-    assert set(st) == {"bias_act", "upfirdn2d"}
+    assert set(st) == {"bias_act", "upfirdn2d", "filtered_lrelu"}
     assert st["upfirdn2d"]["active"] == "ref" and "not built yet" in st["upfirdn2d"]["reason"]
     assert st["bias_act"]["cache_dir"] == str(tmp_path / "c" / "ops")
 
