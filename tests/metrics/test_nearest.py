@@ -74,12 +74,20 @@ def test_cli_feature_space_with_inception(tmp_path, tiny_cgan_run, weights):
     assert all(len(im["feature"]["nearest"]) == 3 for im in res["images"]) and res["weights"]["sha256"]
 
 
-def test_space_auto_uses_inception_only_when_its_weights_are_here(tiny_cgan_run, fmnist32):
+def test_space_auto_uses_inception_only_when_its_weights_are_here(tiny_cgan_run, weights, tmp_path, monkeypatch):
+    """`--space auto` (the default): pixels with a note when no Inception weights can be found, both spaces when they
+    can. The lookup (env var, ganctl cache, TORCH_HOME) is pointed at empty folders, then at the seeded random file."""
     from ganctl import api
-    from ganctl.metrics.weights import candidate_paths
 
-    res = api.nearest(str(tiny_cgan_run), str(fmnist32), num=4, out=None, progress=False)
-    if any(p.is_file() for p in candidate_paths()):
-        assert set(res["spaces"]) == {"pixel", "feature"} and "note" not in res
-    else:
-        assert set(res["spaces"]) == {"pixel"} and "pixel space only" in res["note"]
+    from _testdata import make_dataset
+
+    make_dataset(tmp_path / "train", 8, 32)
+    monkeypatch.delenv("GANCTL_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "empty_cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.setenv("GANCTL_OFFLINE", "1")
+    res = api.nearest(str(tiny_cgan_run), str(tmp_path / "train"), num=2, out=None, progress=False, device="cpu")
+    assert set(res["spaces"]) == {"pixel"} and "pixel space only" in res["note"]
+    monkeypatch.setenv("GANCTL_INCEPTION_WEIGHTS", str(weights))
+    res = api.nearest(str(tiny_cgan_run), str(tmp_path / "train"), num=2, out=None, progress=False, device="cpu")
+    assert set(res["spaces"]) == {"pixel", "feature"} and "note" not in res
