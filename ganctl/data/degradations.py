@@ -187,9 +187,9 @@ def add_noise(img: np.ndarray, rng: np.random.Generator, gauss_prob: float, sigm
     else:
         scale = rng.uniform(*poisson_range)
         src = _gray(img) if gray else img
-        src = np.clip(src, 0, 1)
+        src = np.round(np.clip(src, 0, 1) * 255) / 255   # BasicSR draws from the 8-bit image
         # Poisson with as many levels as the image has distinct 8-bit values, rounded up to a power of two.
-        vals = 2 ** math.ceil(math.log2(max(len(np.unique(np.round(src * 255))), 1)))
+        vals = 2 ** math.ceil(math.log2(max(len(np.unique(src)), 1)))
         noise = (rng.poisson(src * vals) / vals - src) * scale
     return np.clip(img + noise, 0, 1)
 

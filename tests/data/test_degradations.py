@@ -160,3 +160,17 @@ def test_cli_trains_with_realesrgan_degradation(tmp_path, fmnist32, cli):
                    "train.tick_kimg=0.016", "train.grid_size=4", "train.threads=1", check=0).stdout.strip())
     assert latest_checkpoint(run / "checkpoints") is not None
     assert "realesrgan" in "".join(p.read_text() for p in run.glob("*.yaml"))
+
+
+def test_noise_gray_and_colour():
+    # An 8-bit ramp over 0.2..0.8 (Poisson noise has as many levels as the image: a flat image would get huge noise).
+    img = np.broadcast_to((np.round(np.linspace(51, 204, 256)) / 255).reshape(16, 16), (3, 16, 16)).copy()
+    rng = np.random.default_rng(4)
+    for gauss, rng_range in ((1.0, [5.0, 5.0]), (0.0, [1.0, 1.0])):   # Gaussian sigma 5/255; Poisson scale 1
+        gray = dg.add_noise(img, rng, gauss, rng_range, rng_range, gray_prob=1.0)
+        colour = dg.add_noise(img, rng, gauss, rng_range, rng_range, gray_prob=0.0)
+        assert np.array_equal(gray[0], gray[1]) and np.array_equal(gray[1], gray[2]) and not np.allclose(gray, img)
+        assert not np.array_equal(colour[0], colour[1])
+        assert abs((colour - img).mean()) < 0.01
+    g = dg.add_noise(img, rng, 1.0, [5.0, 5.0], [1.0, 1.0], gray_prob=0.0)
+    assert abs((g - img).std() - 5 / 255) < 0.003
