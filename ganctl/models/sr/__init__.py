@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from ganctl.models.family import Family
 
+def _degradation_defaults() -> dict:
+    from ganctl.data.degradations import DEFAULT_PARAMS  # numpy only: no torch at import
+
+    return {k: list(v) if isinstance(v, list) else v for k, v in DEFAULT_PARAMS.items()}
+
+
 DEFAULTS = {
     "scale": 4,
     "generator": "rrdbnet",      # rrdbnet (ESRGAN, Real-ESRGAN) | msrresnet (SRGAN) | srvgg (realesr-general)
@@ -19,7 +25,9 @@ DEFAULTS = {
     "gt_size": 128,              # HR patch size; the LR input is gt_size / scale
     "use_hflip": True,
     "use_rot": True,
-    "degradation": "bicubic",    # how LR inputs are made from HR patches (models/sr/batches.py)
+    "degradation": "bicubic",    # how LR inputs are made from HR patches: bicubic | realesrgan (models/sr/batches.py)
+    # Real-ESRGAN's second-order pipeline settings (used with degradation=realesrgan); published defaults.
+    "degradation_params": _degradation_defaults(),
 }
 
 GENERATORS = ("rrdbnet", "msrresnet", "srvgg")

@@ -1,5 +1,6 @@
 """Super-resolution training pairs: from HR images (a random gt_size crop of the HR image, flips and 90-degree
-rotations, and the LR input made from it by a degradation, MATLAB bicubic by default), or from prepared LR/HR pairs
+rotations, and the LR input made from it by a degradation: MATLAB bicubic by default, or `model.degradation=realesrgan`,
+Real-ESRGAN's second-order pipeline (data/degradations.py)), or from prepared LR/HR pairs
 (`prepare-data --pairs LR_DIR HR_DIR --factor S`: the same crop at matching positions of both sides, same flips). Every draw is seeded from
 (seed, stream position), so a batch is a pure function of (seed, position) whatever the batch split or resume point
 (the BatchSource contract in models/family.py)."""
@@ -9,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ganctl.data import degradations
 from ganctl.data.imresize import imresize_uint8
 from ganctl.engine.conditioning import dataset_kind
 from ganctl.engine.feed import batch_indices
 from ganctl.errors import UsageError
 
-DEGRADATIONS = ("bicubic",)
+DEGRADATIONS = ("bicubic", "realesrgan")
 
 
 def _draws(seed: int, pos: int, span: int) -> tuple[int, int, bool, bool, bool]:
@@ -28,9 +30,11 @@ def _draws(seed: int, pos: int, span: int) -> tuple[int, int, bool, bool, bool]:
 class HRPairs:
     """Pairs {"input": LR, "target": HR} made on the fly from a one-set ("images") dataset of HR images."""
 
-    def __init__(self, dataset, scale: int, gt_size: int, use_hflip: bool, use_rot: bool, degradation: str):
+    def __init__(self, dataset, scale: int, gt_size: int, use_hflip: bool, use_rot: bool, degradation: str,
+                 degradation_params: dict | None = None):
         self.ds, self.scale, self.gt_size = dataset, scale, gt_size
         self.use_hflip, self.use_rot, self.degradation = use_hflip, use_rot, degradation
+        self.params = degradation_params
 
     def _pair(self, img: np.ndarray, seed: int, pos: int) -> np.ndarray:
         gt = self.gt_size
@@ -50,7 +54,13 @@ class HRPairs:
         lo = start + rank * per
         imgs, _ = self.ds.get_batch(batch_indices(seed, len(self.ds), lo, per))
         hr = torch.from_numpy(np.stack([self._pair(imgs[i], seed, lo + i) for i in range(per)]))
-        lr = imresize_uint8(hr, 1.0 / self.scale)
+        if self.degradation == "realesrgan":
+            # Own stream per image (third seed word differs from the crop draws'): a pure function of (seed, position).
+            lr = torch.from_numpy(np.stack([
+                degradations.degrade(hr[i].numpy(), self.scale, np.random.default_rng([seed, lo + i, 0xDE6]), self.params)
+                for i in range(per)]))
+        else:
+            lr = imresize_uint8(hr, 1.0 / self.scale)
         return {"input": lr, "target": hr}
 
 
@@ -116,4 +126,5 @@ def make_batches(cfg: dict, dataset):
                          f"use model.gt_size<={dataset.resolution} or prepare larger HR images")
     if m["degradation"] not in DEGRADATIONS:
         raise UsageError(f"config key model.degradation: {m['degradation']!r} is not one of {', '.join(DEGRADATIONS)}")
-    return HRPairs(dataset, scale, gt, m["use_hflip"], m["use_rot"], m["degradation"])
+    degradations.check_params(m["degradation_params"])
+    return HRPairs(dataset, scale, gt, m["use_hflip"], m["use_rot"], m["degradation"], m["degradation_params"])
