@@ -121,3 +121,29 @@ def test_train_init_from_reference_files(sets, tmp_path):
     start = torch.load(pth, weights_only=True)
     moved = [k for k, v in start.items() if v.is_floating_point() and not torch.equal(tensors[f"G/{k}"], v)]
     assert moved and all(tensors[f"G/{k}"].shape == v.shape for k, v in start.items())
+
+
+def test_train_init_from_a_cyclegan_set(tmp_path):
+    from ganctl import api
+    from ganctl.data.dataset import write_tensors
+    from ganctl.engine.checkpoint import latest_checkpoint, load_checkpoint
+
+    from _testdata import load_fmnist
+
+    imgs, _ = load_fmnist("train", 12)
+    pad = np.pad(imgs, ((0, 0), (2, 2), (2, 2)))[:, None]
+    write_tensors(tmp_path / "unpaired", {"A": pad[:6], "B": pad[6:]}, np.zeros(0),
+                  {"kind": "unpaired", "name": "ab", "label_names": []})
+    torch.manual_seed(6)
+    for side in ("A", "B"):
+        _save(build_generator("resnet_6blocks", 1, 1, 4, "instance", False), tmp_path / f"latest_net_G_{side}.pth")
+        _save(PatchDiscriminator(1, 4, 2, "instance"), tmp_path / f"latest_net_D_{side}.pth")
+    r = api.train("cyclegan-tiny", str(tmp_path / "unpaired"), outdir=str(tmp_path / "runs"), kimg=0.002, seed=1,
+                  init=str(tmp_path / "latest_net_G_A.pth"),
+                  overrides=["train.batch=2", "train.tick_kimg=0.002", "train.grid_size=2", "train.threads=1"])
+    tensors, meta = load_checkpoint(latest_checkpoint(Path(r["run_dir"]) / "checkpoints"))
+    m = meta["config"]["model"]
+    assert (m["family"], m["generator"], m["ngf"], m["ndf"], m["n_layers_D"]) == ("cyclegan", "resnet_6blocks", 4, 4, 2)
+    start = torch.load(tmp_path / "latest_net_D_B.pth", weights_only=True)
+    assert all(tensors[f"D/D_B.{k}"].shape == v.shape for k, v in start.items())
+    assert any(not torch.equal(tensors[f"D/D_B.{k}"], v) for k, v in start.items())  # trained from the file's weights
