@@ -21,7 +21,7 @@ from ganctl.errors import UsageError
 class ImportedNetwork:
     path: Path
     sha256: str
-    format: str                      # nvlabs-pickle | rosinality-pt
+    format: str                      # nvlabs-pickle | rosinality-pt | basicsr-pth | pix2pix-cyclegan-pth
     model: dict                      # ganctl `model:` section (family, conditional, mapped keys)
     resolution: int
     channels: int
@@ -115,7 +115,8 @@ def check_fits(net: ImportedNetwork) -> None:
         if missing or extra or shapes:
             what = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
                     else f"{shapes[0]} is {have[shapes[0]]}, expected {want[shapes[0]]}")
-            family = {"stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3", "sr": "super-resolution"}.get(
+            family = {"stylegan2": "StyleGAN2", "stylegan3": "StyleGAN3", "sr": "super-resolution",
+                       "pix2pix": "pix2pix", "cyclegan": "CycleGAN"}.get(
                 net.model.get("family"), "network")
             raise UsageError(f"{net.path}: {prefix} does not fit ganctl's {family} with the recorded arguments "
                              f"({what}); this network's architecture is not one ganctl supports")

@@ -2,7 +2,8 @@
 
 The new run's `model:` section is the network's (its recorded architecture); everything else comes from the preset and
 overrides. The network must fit the dataset: same resolution and channels, and a conditional network needs a
-dataset with exactly its number of classes (an unconditional one trains unconditionally on any data). The weights
+dataset with exactly its number of classes (an unconditional one trains unconditionally on any data); an
+image-to-image network (sr, pix2pix, cyclegan) needs the channels only, its family checks the image size. The weights
 travel as ganctl state_dict tensors prefixed G/, D/, G_ema/; a file without G (a published NVlabs pickle has all
 three, some exports only G_ema) starts G from G_ema, and without D, D starts fresh.
 """
@@ -47,7 +48,11 @@ def init_from(path: str | os.PathLike, cfg: dict, img_resolution: int, img_chann
         res, ch, classes = net.resolution, net.channels, net.num_classes
     else:
         model, tensors, origin, res, ch, classes = _from_checkpoint(path)
-    if (res, ch) != (img_resolution, img_channels):
+    from ganctl.models import get_family
+
+    # Image-to-image networks are convolutional: any size their family's batches accept (they check the multiple).
+    any_size = get_family(model.get("family", "stylegan2")).image_conditioned
+    if (res, ch) != (img_resolution, img_channels) and not (any_size and ch == img_channels):
         raise UsageError(f"--init {path}: the network makes {res}x{res} images with {ch} channel(s) but the dataset "
                          f"is {img_resolution}x{img_resolution} with {img_channels}; prepare the data with "
                          f"`ganctl prepare-data --resolution {res}` as {ch}-channel images, or pick a network made "
@@ -62,5 +67,8 @@ def init_from(path: str | os.PathLike, cfg: dict, img_resolution: int, img_chann
     if not any(k.startswith("G_ema/") for k in tensors):
         tensors.update({"G_ema/" + k[len("G/"):]: v for k, v in tensors.items() if k.startswith("G/")})
     new = copy.deepcopy(cfg)
-    new["model"] = {**model, "conditional": bool(classes)}
+    # An image-to-image family's `model:` also holds training keys no file records (the learning-rate schedule, D's
+    # size when only G was saved): with the same family, the preset's values fill what the network does not say.
+    base = cfg["model"] if any_size and cfg["model"].get("family") == model.get("family") else {}
+    new["model"] = {**base, **model, "conditional": bool(classes)}
     return validate_resolved(new), tensors, origin

@@ -1,8 +1,9 @@
 """Reading a network from another project's file: `read_network(path)` picks the reader by content and checks the
 result fits the ganctl family it names.
 
-`read_network(path)` picks the reader by content: a zip is a torch.save checkpoint (a BasicSR/Real-ESRGAN `.pth`,
-interop/basicsr.py, or else rosinality stylegan2-pytorch); a pickle stream is an NVlabs network pickle, read by nvlabs.py
+`read_network(path)` picks the reader by content: a zip is a torch.save checkpoint (a pix2pix/CycleGAN reference
+`.pth`, interop/pix2pix.py, read with the files of its set beside it; a BasicSR/Real-ESRGAN `.pth`, interop/basicsr.py;
+or else rosinality stylegan2-pytorch); a pickle stream is an NVlabs network pickle, read by nvlabs.py
 (StyleGAN2 / ADA) or nvlabs_sg3.py (StyleGAN3, recognised by its SynthesisInput). Every reader returns an
 `ImportedNetwork` (imported.py) under ganctl state_dict names; its names and shapes are checked against the family
 built on the meta device from the derived `model:` section, so a file that would not load is refused with one line
@@ -34,11 +35,30 @@ def read_network(path: str | os.PathLike) -> ImportedNetwork:
         raise UsageError(f"{path}: no such network file")
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
-    if data[:4] == b"PK\x03\x04":
+    is_zip = data[:4] == b"PK\x03\x04"
+    obj = None
+    if path.suffix.lower() == ".pth":
+        from ganctl.interop import basicsr
+
+        try:
+            obj = basicsr.load(data, path)
+        except UsageError:
+            if is_zip:
+                raise
+            # not a legacy (pre-1.6 torch.save) tensor file either: an NVlabs pickle named .pth, read below
+    from ganctl.interop import pix2pix
+
+    if pix2pix.is_reference(obj):  # before BasicSR: a PatchGAN's `model.0.weight` also opens old ESRGAN files
+        net = pix2pix.read(obj, path, sha)
+    elif is_zip:
+        import torch
+
         from ganctl.interop import basicsr, rosinality
 
-        obj = basicsr.load(data, path) if path.suffix.lower() == ".pth" else None
         sd = basicsr.state_dict_of(obj)
+        if sd is None and isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            raise UsageError(f"{path}: a state dict of none of the networks ganctl reads ({next(iter(obj))}, ...); "
+                             "pass a pix2pix/CycleGAN latest_net_G.pth, a BasicSR/Real-ESRGAN .pth or a rosinality .pt")
         net = basicsr.read(obj, sd, path, sha) if sd is not None else rosinality.read(data, path, sha)
     else:
         net = _read_nvlabs(data, path, sha)
