@@ -35,10 +35,10 @@ def check(cfg: dict, family, dataset) -> None:
         return
     names = ", ".join(mine)
     if family.data != "paired":
-        raise UsageError(f"config key train.metrics: {names} measure an output against its target; model.family="
+        raise UsageError(f"config key train.metrics: {names}: an output measured against its target; model.family="
                          f"{family.name} has no targets ({family.data} data): remove them")
     if _open_val(dataset) is None:
-        raise UsageError(f"config key train.metrics: {names} are measured on the dataset's validation split and "
+        raise UsageError(f"config key train.metrics: {names}: measured on the dataset's validation split, and "
                          f"{dataset.path} has none; prepare it with `ganctl prepare-data ... --val-fraction 0.05`, "
                          f"or remove them")
 

@@ -84,9 +84,9 @@ def test_pair_metrics_refused_before_the_run_directory(tmp_path, fmnist32, data_
     from ganctl.errors import UsageError
 
     out = tmp_path / "runs"
-    with pytest.raises(UsageError, match=r"train.metrics: psnr, ssim .* has none; .*--val-fraction"):
+    with pytest.raises(UsageError, match=r"train.metrics: psnr, ssim: .* has none; .*--val-fraction"):
         api.train("sr-tiny", data=str(fmnist32), outdir=str(out), overrides=["train.metrics=[psnr,ssim]"])
-    with pytest.raises(UsageError, match=r"train.metrics: l1 .*model.family=dcgan has no targets"):
+    with pytest.raises(UsageError, match=r"train.metrics: l1: .*model.family=dcgan has no targets"):
         api.train("dcgan-fashion-mnist", data=str(data_with_val), outdir=str(out), overrides=["train.metrics=[l1]"])
     with pytest.raises(UsageError, match=r"train.metrics: fid"):  # FID on image families stays refused
         api.train("sr-tiny", data=str(data_with_val), outdir=str(out), overrides=["train.metrics=[fid]"])
