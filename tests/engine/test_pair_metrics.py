@@ -95,3 +95,32 @@ def test_pair_metrics_refused_before_the_run_directory(tmp_path, fmnist32, data_
     recs = [{"kimg": 1, "metric": m, "value": v} for m, v in (("psnr", 20.0), ("ssim", 0.5), ("l1", 0.2))] + \
            [{"kimg": 2, "metric": m, "value": v} for m, v in (("psnr", 21.0), ("ssim", 0.4), ("l1", 0.1))]
     assert [best_record(recs, m)["kimg"] for m in ("psnr", "ssim", "l1")] == [2, 1, 2]
+
+
+def test_pix2pix_pairs_val_split(tmp_path, one_cpu_thread):
+    """Prepared pairs (pix2pix): the val pairs, L1 listed first picks the best checkpoint by the LOWEST L1."""
+    from PIL import Image
+
+    from ganctl import api
+    from ganctl.data.prepare_pairs import PairOptions, prepare_pairs
+    from ganctl.diagnose.history import best_record, read_jsonl
+    from ganctl.engine.checkpoint import best_checkpoint, checkpoint_name
+
+    src = tmp_path / "aligned"
+    src.mkdir()
+    for i, im in enumerate(load_fmnist("train", 30)[0]):  # A|B: horizontal edges | the image, 32 px
+        im = np.pad(im, 2)
+        edges = (np.abs(np.diff(im.astype(int), axis=0, prepend=0)) > 40).astype(np.uint8) * 255
+        Image.fromarray(np.concatenate([edges, im], 1)).save(src / f"{i}.png")
+    prepare_pairs(src, None, tmp_path / "p2p", PairOptions(mode="aligned", workers=1, val_fraction=0.2))
+    r = api.train("pix2pix-tiny", str(tmp_path / "p2p"), outdir=str(tmp_path / "runs"), kimg=0.016, seed=1,
+                  overrides=["train.metrics=[l1,psnr]", "train.metric_num=4", "train.tick_kimg=0.004",
+                             "train.metric_ticks=1", "train.threads=1"])
+    run = Path(r["run_dir"])
+    recs = read_jsonl(run / "metrics.jsonl")
+    assert {r["metric"] for r in recs} == {"l1", "psnr"} and all(r["num"] == 4 for r in recs)  # 6 val pairs, 4 used
+    l1s = {r["kimg"]: r["value"] for r in recs if r["metric"] == "l1"}
+    assert len(l1s) >= 2
+    low = min(l1s, key=l1s.get)
+    assert best_record(recs, "l1")["kimg"] == low
+    assert best_checkpoint(run / "checkpoints").name == checkpoint_name(int(round(low * 1000)))
