@@ -59,7 +59,7 @@ BASE_DEFAULTS: dict = {
         "compile": "off",
         "channels_last": False,
         "tensorboard": True,
-        "metrics": [],             # quality metrics during training: any of fid, kid, is, class_acc (engine/metric_eval.py)
+        "metrics": [],             # quality metrics during training: any of fid, kid, is, class_acc, psnr, ssim, l1 (engine/metric_eval.py)
         "metric_ticks": 10,        # evaluate every this many ticks, and at the end
         "metric_num": 5000,        # generated (and real) images per evaluation
         "stop_on": "none",         # stop the run when a live check finds severe collapse or divergence

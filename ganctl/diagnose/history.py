@@ -20,14 +20,15 @@ import numpy as np
 
 from ganctl.diagnose.findings import Finding
 
-HIGHER_IS_BETTER = {"fid": False, "kid": False, "is": True, "class_acc": True}
+# psnr/ssim/l1: image-to-image runs, G_ema against the val targets (engine/pair_metrics.py)
+HIGHER_IS_BETTER = {"fid": False, "kid": False, "is": True, "class_acc": True, "psnr": True, "ssim": True, "l1": False}
 SPIKE_Z, WINDOW, MIN_TICKS = 8.0, 20, 6
 BLOWUP_FACTOR = 10.0
 PENALTY_KEYS = ("Loss/D/gp", "Loss/D/r1", "Loss/r1_penalty")
 
 
 def is_better(metric: str, new: float, old: float | None) -> bool:
-    """Lower FID/KID is better, higher IS and class_acc are better; anything beats no value, nothing non-finite beats anything."""
+    """Lower FID/KID/L1 is better, higher IS, class_acc, PSNR and SSIM are better; anything beats no value, nothing non-finite beats anything."""
     if not math.isfinite(new):
         return False
     if old is None or not math.isfinite(old):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from ganctl.engine import pair_metrics
 from ganctl.errors import UsageError
 
 # Training grids of image families show the pairs at stream positions [0, grid_size) drawn under this fixed seed, so
@@ -25,6 +26,7 @@ def check_data(cfg: dict, family, dataset):
     """Refuse a dataset or config keys the family cannot use (one line naming the key or dataset and the fix); return
     the family's BatchSource (image families) or None (latent families)."""
     kind = dataset_kind(dataset)
+    pair_metrics.check(cfg, family, dataset)  # psnr/ssim/l1 need targets and a val split
     if not family.image_conditioned:
         if kind != "images":
             raise UsageError(f"--data {dataset.path}: a {kind} dataset; model.family={family.name} trains on one image set "

@@ -11,6 +11,9 @@ Under torchrun every rank generates and extracts its shard (the same sharding as
 values, appends them to RUN/metrics.jsonl and broadcasts them, so every rank returns the same records. An evaluation
 restores the torch RNG states it found, so adding metrics to a run (or to a resume) never changes its training maths.
 
+psnr, ssim, l1 (image-to-image families with paired data): G_ema's outputs for the val split's inputs against their
+targets (DEST/val/, the family's BatchSource under a fixed seed), computed as `ganctl compare` does (engine/pair_metrics.py).
+
 class_acc (conditional runs): the share of G_ema's images for seeds 0..metric_num-1 (class seed % classes) that the
 dataset's own classifier (ganctl.metrics.classifier, trained on first use with train.classifier_steps steps and
 cached by the dataset's sha256 under $GANCTL_CACHE/classifiers) calls their requested class; the record also holds
@@ -37,7 +40,7 @@ import torch
 from ganctl.diagnose.diversity import collapse_findings
 from ganctl.diagnose.findings import Finding
 from ganctl.diagnose.history import HIGHER_IS_BETTER, best_record, is_better, metric_findings, read_jsonl, stats_findings
-from ganctl.engine import rundir
+from ganctl.engine import pair_metrics, rundir
 from ganctl.engine.distributed import dist_info
 from ganctl.errors import UsageError
 
@@ -106,6 +109,8 @@ class TrainingMetrics:
             raise UsageError("config key train.metrics: class_acc needs a conditional model on a labelled dataset "
                              "(model.conditional=true); drop class_acc for unconditional runs")
         self.inception_metrics = [m for m in self.metrics if m in PROTOCOL]
+        self.pair_metrics = pair_metrics.wanted(cfg)
+        self._val_batch = None  # the validation pairs (uint8), read once on first use (rank 0)
         self.classifier = None
         self.weights_arg = weights
         self.weights_path: Path | None = None
@@ -268,6 +273,8 @@ class TrainingMetrics:
                     shared = 0.0
             if CLASS_ACC in self.metrics:
                 records.append(self._class_acc(G_ema, kimg, world))
+            if self.pair_metrics:
+                records += self._pair_records(G_ema, kimg, world)
         records = _broadcast(records)
         # Evaluations at or after this point are from a run that was killed and resumed from an earlier checkpoint:
         # they are being redone, so they no longer count for `best`.
@@ -298,6 +305,23 @@ class TrainingMetrics:
                        held_out=self.classifier.meta["held_out"]["source"], classifier=self.classifier.meta["path"])
             rec.update(world_size=world, seconds=round(time.perf_counter() - t0, 3))
         return rec
+
+    def _pair_records(self, G_ema, kimg: float, world: int) -> list[dict]:
+        """psnr/ssim/l1 of G_ema's outputs for the val split's inputs against their targets (engine/pair_metrics.py),
+        as `ganctl compare` computes them. Rank 0 computes them (no collective op runs inside)."""
+        if dist_info()[0] != 0:
+            return [{"kimg": kimg, "metric": m} for m in self.pair_metrics]
+        from ganctl.models import get_family
+
+        t0 = time.perf_counter()
+        if self._val_batch is None:
+            self._val_batch = pair_metrics.val_batch(self.cfg, get_family(self.cfg["model"]["family"]), self.ds, self.num)
+        outputs, targets = pair_metrics.translate(G_ema, self._val_batch, self.device)
+        values = pair_metrics.measure(outputs, targets, self.pair_metrics)
+        seconds = round(time.perf_counter() - t0, 3)
+        return [{"kimg": kimg, "metric": m, "value": values[m], "num": len(targets), "split": "val",
+                 "val_seed": pair_metrics.VAL_SEED, "convention": pair_metrics.convention(), "world_size": world,
+                 "seconds": seconds if i == 0 else 0.0} for i, m in enumerate(self.pair_metrics)]
 
     def best(self) -> tuple[str, float, float] | None:
         """(metric, value, kimg) of the best evaluation of the primary metric so far (this run's metrics.jsonl included)."""
