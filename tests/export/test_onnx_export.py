@@ -31,7 +31,7 @@ def _torch_images(gen, seeds, psi):
     return gen.images_float(seeds, truncation_psi=psi).numpy()
 
 
-@pytest.mark.parametrize("name", ["mlp", "cgan", "wgan-gp", "progan", "biggan", "stylegan2"])
+@pytest.mark.parametrize("name", ["mlp", "cgan", "wgan-gp", "progan", "biggan", "stylegan2", "stylegan3"])
 def test_onnxruntime_matches_pytorch(tmp_path, tiny_networks, name, one_cpu_thread):
     ckpt = tiny_networks[name]
     res = api.export(str(ckpt), str(tmp_path / "G.onnx"))
