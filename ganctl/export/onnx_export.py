@@ -141,7 +141,7 @@ def export_onnx(source, out, part: str = "full", truncation_psi: float | None = 
             "uint8": uint8, "z_dim": int(getattr(G, "z_dim", 0)), "num_classes": gen.num_classes,
             "label_names": gen.label_names, "num_ws": int(getattr(G, "num_ws", 0) or 0),
             "w_dim": int(getattr(G, "w_dim", 0) or 0), "channels": int(getattr(G, "img_channels", 0) or options.channels),
-            "conditioning": family.conditioning, "direction": direction if family.image_conditioned else None,
+            "conditioning": family.conditioning, "direction": direction if len(family.export.directions) > 1 else None,
             **gen.stage(), "inputs": graph.input_names, "outputs": graph.output_names, "doc": graph.doc}
     props = {"ganctl_version": __version__, "network": gen.path.name, "network_sha256": sha, "family": family.name,
              "part": part, "ganctl": json.dumps(info)}
