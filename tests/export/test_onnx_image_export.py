@@ -72,3 +72,23 @@ def test_bad_image_exports_refused_in_one_line(tmp_path, tiny_networks, run_main
     rc, out, err = run_main("export", tiny_networks[args[0]], *args[1:])
     assert rc == 2 and says in err and len(err.strip().splitlines()) == 1, err
     assert not list(tmp_path.glob("*.onnx*"))  # nothing half-written
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["rrdbnet_x2", "srvgg_x4", "msrresnet_x4"])
+def test_basicsr_files_export_with_basicsr_outputs(tmp_path, name, one_cpu_thread):
+    """BasicSR / Real-ESRGAN .pth files (through ganctl's reader) exported to ONNX give BasicSR's own recorded outputs
+    (rrdbnet_x2: pixel-unshuffle by 2, so H and W are multiples of 2)."""
+    import sys
+    from pathlib import Path
+
+    import onnxruntime as ort
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "interop"))
+    from test_basicsr import _case
+
+    sd, x, want, _ = _case(name)
+    torch.save({"params": sd}, tmp_path / f"{name}.pth")
+    res = api.export(str(tmp_path / f"{name}.pth"), str(tmp_path / "sr.onnx"))
+    got = ort.InferenceSession(res["out"], providers=["CPUExecutionProvider"]).run(None, {"input": (x * 2 - 1).numpy()})[0]
+    assert np.abs(got - (want * 2 - 1).numpy()).max() <= 1e-4
