@@ -491,13 +491,16 @@ def watermark_detect(files: Iterable[str], search: bool = True) -> list[dict]:
     return out
 
 def export(source: str | None, out: str, format: str = "onnx", part: str = "full", truncation_psi: float | None = None,
-           truncation_cutoff: int | None = None, noise_mode: str = "const", uint8: bool = False, opset: int = 18) -> dict:
-    """Write a generator (or its mapping / synthesis part) as an ONNX graph; see ganctl.export.onnx_export."""
+           truncation_cutoff: int | None = None, noise_mode: str = "const", uint8: bool = False, opset: int = 18,
+           direction: str = "AtoB") -> dict:
+    """Write a generator (or its mapping / synthesis part) as an ONNX graph; see ganctl.export.onnx_export.
+    `direction`: which generator of a CycleGAN (AtoB: G_A, BtoA: G_B)."""
     if format != "onnx":
         raise UsageError(f"--format {format!r}: ganctl exports onnx")
     from ganctl.export.onnx_export import export_onnx
 
-    return export_onnx(source, out, part, truncation_psi, truncation_cutoff, noise_mode, uint8, opset)
+    return export_onnx(source, out, part, truncation_psi, truncation_cutoff, noise_mode, uint8, opset,
+                       direction=direction)
 
 
 def serve(source: str | None, host: str = "127.0.0.1", port: int = 8000, device: str = "auto",

@@ -46,10 +46,17 @@ def reference_ops():
 
 
 def check_options(family, part: str, truncation_psi, truncation_cutoff, noise_mode: str, uint8: bool, opset: int,
-                  max_opset: int) -> None:
+                  max_opset: int, direction: str = "AtoB") -> None:
     """One-line refusals for what the family's graph cannot be."""
     if family.export is None:
         raise UsageError(f"export: the {family.name} family declares no ONNX export (ganctl/models/family.py Export)")
+    if direction not in family.export.directions:
+        if len(family.export.directions) < 2:
+            raise UsageError(f"--direction {direction}: the {family.name} family has one generator; drop --direction")
+        raise UsageError(f"--direction {direction}: use {' or '.join(family.export.directions)}")
+    if family.image_conditioned and (truncation_psi is not None or truncation_cutoff is not None):
+        raise UsageError(f"--truncation: the {family.name} family maps images to images (no latent to truncate); "
+                         "drop it")
     if part not in family.export.parts:
         raise UsageError(f"--part {part}: the {family.name} family exports {', '.join(family.export.parts)}")
     if not MIN_OPSET <= opset <= max_opset:
@@ -72,7 +79,7 @@ def check_options(family, part: str, truncation_psi, truncation_cutoff, noise_mo
 
 def export_onnx(source, out, part: str = "full", truncation_psi: float | None = None,
                 truncation_cutoff: int | None = None, noise_mode: str = "const", uint8: bool = False,
-                opset: int = DEFAULT_OPSET, verify: bool = True) -> dict:
+                opset: int = DEFAULT_OPSET, verify: bool = True, direction: str = "AtoB") -> dict:
     onnx = require_onnx()
     import torch
 
@@ -87,21 +94,35 @@ def export_onnx(source, out, part: str = "full", truncation_psi: float | None = 
         raise UsageError(f"--out {out}: name the file *.onnx")
     if not out.parent.is_dir():
         raise UsageError(f"--out {out}: folder {out.parent} does not exist")
-    gen = load_generator(source, "cpu")
+    gen = load_generator(source, "cpu", conditioning=None)  # latent and image-to-image networks alike
     family = get_family(gen.family)
     check_options(family, part, truncation_psi, truncation_cutoff, noise_mode, uint8, int(opset),
-                  onnx.defs.onnx_opset_version())
+                  onnx.defs.onnx_opset_version(), direction)
     G = gen.G
     if hasattr(G, "stage"):
         G.stage()  # read a growing network's stage while its buffers hold data (the trace sees constants)
-    options = Options(part, truncation_psi, truncation_cutoff, noise_mode, uint8, dict(family.export.call_kwargs))
+    options = Options(part, truncation_psi, truncation_cutoff, noise_mode, uint8, dict(family.export.call_kwargs),
+                      direction, int(gen.meta.get("dataset", {}).get("channels", 0) or 0))
     build = family.export.graph or (lambda G_, p, o: latent_graph(G_, p, o, family.truncation))
     graph = build(G, part, options)
 
     from torch.export import Dim
 
-    batch = Dim("N", min=1, max=1 << 16)
-    shapes = tuple({axis: batch for axis in graph.dynamic[n]} if n in graph.dynamic else None for n in graph.input_names)
+    dims = {}
+
+    def dim(spec):  # "N": any size; ("H", m): a multiple of m, at least 2m (see Graph.dynamic)
+        name, multiple = (spec, 0) if isinstance(spec, str) else spec
+        if name not in dims:
+            if not multiple:
+                dims[name] = Dim(name, min=1, max=1 << 16)
+            elif multiple == 1:
+                dims[name] = Dim(name, min=2, max=1 << 15)
+            else:
+                dims[name] = multiple * Dim(f"{name}_over_{multiple}", min=2, max=(1 << 15) // multiple)
+        return dims[name]
+
+    shapes = tuple({axis: dim(spec) for axis, spec in graph.dynamic[n].items()} if n in graph.dynamic else None
+                   for n in graph.input_names)
     tmp = out.with_name(out.name + ".tmp")
     try:
         with reference_ops(), torch.no_grad(), _quiet():
@@ -119,7 +140,8 @@ def export_onnx(source, out, part: str = "full", truncation_psi: float | None = 
             "truncation_psi": truncation_psi, "truncation_cutoff": truncation_cutoff, "noise_mode": noise_mode,
             "uint8": uint8, "z_dim": int(getattr(G, "z_dim", 0)), "num_classes": gen.num_classes,
             "label_names": gen.label_names, "num_ws": int(getattr(G, "num_ws", 0) or 0),
-            "w_dim": int(getattr(G, "w_dim", 0) or 0), "channels": int(getattr(G, "img_channels", 0) or 0),
+            "w_dim": int(getattr(G, "w_dim", 0) or 0), "channels": int(getattr(G, "img_channels", 0) or options.channels),
+            "conditioning": family.conditioning, "direction": direction if len(family.export.directions) > 1 else None,
             **gen.stage(), "inputs": graph.input_names, "outputs": graph.output_names, "doc": graph.doc}
     props = {"ganctl_version": __version__, "network": gen.path.name, "network_sha256": sha, "family": family.name,
              "part": part, "ganctl": json.dumps(info)}
@@ -139,6 +161,7 @@ def export_onnx(source, out, part: str = "full", truncation_psi: float | None = 
         tmp.unlink(missing_ok=True)
         raise
     return {"out": str(out), "network": str(gen.path), "network_sha256": sha, "family": family.name, "part": part,
+            "direction": info["direction"],
             "opset": int(opset), "inputs": graph.input_names, "outputs": graph.output_names, "bytes": out.stat().st_size,
             "max_abs_diff": parity}
 

@@ -72,11 +72,23 @@ class Export:
     parts: tuple[str, ...] = ("full",)
     graph: Callable | None = None
     call_kwargs: dict = field(default_factory=dict)  # extra keywords for G(...) and G.synthesis(...) while exporting
+    # image families holding two generators (CycleGAN): the `--direction`s it exports (the first is the default)
+    directions: tuple[str, ...] = ("AtoB",)
 
     def __post_init__(self):
         bad = [p for p in self.parts if p not in EXPORT_PARTS]
         if bad or "full" not in self.parts:
             raise ValueError(f"Export.parts {self.parts!r}: must include 'full' and be among {EXPORT_PARTS}")
+
+
+def image_export_graph(G, part: str, options):
+    """Export.graph of the image-to-image families: `input` in, `image` out (ganctl.export.graphs.image_graph; imported
+    here on use, so declaring a family does not import torch)."""
+    from ganctl.export.graphs import image_graph
+
+    return image_graph(G, part, options)
+
+
 CONDITIONINGS = ("latent", "image")
 DATA_KINDS = ("images", "paired", "unpaired")
 PHASES = ("D", "G")

@@ -120,9 +120,10 @@ class LoadedGenerator:
 
 
 def load_generator(source: str | os.PathLike | None, device: str | torch.device = "auto", which: str | None = None,
-                   conditioning: str = "latent") -> LoadedGenerator:
+                   conditioning: str | None = "latent") -> LoadedGenerator:
     """G_ema of a run, checkpoint or foreign network file. `conditioning`: what the caller feeds G ("latent" for
-    sample/fid, "image" for upscale/translate); a network of the other kind is refused in one line."""
+    sample/fid, "image" for upscale/translate, None for either (export)); a network of the other kind is refused in
+    one line."""
     from ganctl import interop
     from ganctl.config.load import validate_resolved
     from ganctl.device import resolve_device
@@ -138,7 +139,7 @@ def load_generator(source: str | os.PathLike | None, device: str | torch.device 
     from ganctl.models import get_family
 
     family = get_family(cfg["model"]["family"])
-    if family.conditioning != conditioning:
+    if conditioning is not None and family.conditioning != conditioning:
         if family.image_conditioned:
             cmd = family.extra.get("command", "upscale")
             raise UsageError(f"{path}: an image-to-image network (model.family={family.name}); "

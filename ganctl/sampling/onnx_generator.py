@@ -48,6 +48,11 @@ class OnnxGenerator:
             raise UsageError(f"{self.path}: not written by `ganctl export` (no ganctl metadata); ganctl samples only its own exports")
         self.info = json.loads(props["ganctl"])
         self.network_sha256 = props.get("network_sha256")
+        if self.info.get("conditioning") == "image":  # sample draws latents; these graphs take images
+            cmd = "upscale" if self.info["family"] == "sr" else "translate"
+            raise UsageError(f"{self.path}: an image-to-image graph ({self.info['family']}: input `input` float32 NCHW "
+                             "in [-1, 1]); `sample` draws latents: run it with onnxruntime, or apply the network "
+                             f"itself with `ganctl {cmd} NET INPUT... --out DIR`")
         if self.info["part"] != "full":
             raise UsageError(f"{self.path}: holds the {self.info['part']} part; `sample` needs an export with --part full")
         self.num_classes = int(self.info["num_classes"])

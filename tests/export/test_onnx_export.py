@@ -31,7 +31,7 @@ def _torch_images(gen, seeds, psi):
     return gen.images_float(seeds, truncation_psi=psi).numpy()
 
 
-@pytest.mark.parametrize("name", ["mlp", "cgan", "wgan-gp", "progan", "biggan", "stylegan2"])
+@pytest.mark.parametrize("name", ["mlp", "cgan", "wgan-gp", "progan", "biggan", "stylegan2", "stylegan3"])
 def test_onnxruntime_matches_pytorch(tmp_path, tiny_networks, name, one_cpu_thread):
     ckpt = tiny_networks[name]
     res = api.export(str(ckpt), str(tmp_path / "G.onnx"))
@@ -146,3 +146,31 @@ def test_bad_onnx_samples_refused_in_one_line(tmp_path, tiny_networks, run_main)
                        ([fixed["out"], "--class", "1"], "unconditional"), ([fixed["out"], "--noise-mode", "none"], "noise mode")):
         rc, _, err = run_main("sample", *args, "--seeds", "0-1", "--outdir", tmp_path / "o")
         assert rc == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["sg3_t", "sg3_r"])
+def test_nvlabs_stylegan3_pickle_matches_nvlabs_images(tmp_path, case, one_cpu_thread):
+    """An NVlabs StyleGAN3 pickle (T and R) exported to ONNX gives NVlabs' own recorded images and w."""
+    from nvlabs_format import case_tensors, load_fixture, write_fixture_pickle
+
+    cases, tensors = load_fixture("nvlabs_sg3_reference")
+    rec, ref = cases[case], case_tensors(tensors, case)
+    pkl = write_fixture_pickle(tmp_path / "net.pkl", case, fixture="nvlabs_sg3_reference")
+    full = OnnxGenerator(api.export(str(pkl), str(tmp_path / "full.onnx"))["out"])
+    import onnxruntime as ort
+
+    smap = ort.InferenceSession(api.export(str(pkl), str(tmp_path / "map.onnx"), part="mapping")["out"],
+                                providers=["CPUExecutionProvider"])
+    z = np.stack([np.random.RandomState(s).randn(full.info["z_dim"]) for s in rec["seeds"]]).astype(np.float32)
+    checked = 0
+    for i, (psi, cutoff) in enumerate(rec["truncations"]):
+        if cutoff is not None:
+            continue
+        feeds = {"z": z, "psi": np.asarray(psi, dtype=np.float32)}
+        if "c" in full.inputs:
+            feeds["c"] = np.asarray(rec["classes"], dtype=np.int64)
+        assert np.abs(smap.run(None, feeds)[0] - ref[f"out/w_{i}"].numpy()).max() <= 1e-4
+        assert np.abs(full.session.run(None, feeds)[0] - ref[f"out/img_{i}"].numpy()).max() <= 1e-4
+        checked += 1
+    assert checked

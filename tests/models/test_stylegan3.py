@@ -95,6 +95,25 @@ def test_seam_truncation_and_shapes():
     assert all(a.out_features == l.in_channels for (_, a), l in zip(G.style_affines(), G.synthesis.layers()))
 
 
+@pytest.mark.parametrize("config", ["t", "r"])
+def test_unfused_modconv_equals_fused(config):
+    """The unfused modulated conv (ONNX export's form) gives the fused (training's) numbers, with a non-unit input
+    gain, a perturbed input affine (rotation and translation) and the ToRGB layer's undemodulated path."""
+    torch.manual_seed(3)
+    G, _ = build({**TINY, "config": config}, 32, 3, 0)
+    with torch.no_grad():
+        for layer in G.synthesis.layers():
+            layer.magnitude_ema.uniform_(0.3, 3.0)
+            layer.bias.normal_(0, 0.2)
+        G.synthesis.input.affine.bias.copy_(torch.tensor([0.8, 0.5, 0.3, -0.2]))
+        ws = G.mapping(torch.randn(5, 16), None)
+        fused = G.synthesis(ws)
+        unfused = G.synthesis(ws, fused_modconv=False)
+        assert fused.abs().max() > 0.05
+        torch.testing.assert_close(unfused, fused, atol=2e-5, rtol=0)
+        assert G(torch.randn(2, 16), fused_modconv=False).shape == fused[:2].shape  # plumbed through G.forward
+
+
 def test_magnitude_ema_moves_only_with_update_emas():
     torch.manual_seed(1)
     G, _ = build(TINY, 32, 1, 0)

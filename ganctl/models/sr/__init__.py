@@ -4,7 +4,7 @@ image to its `scale`-times larger HR version. One family, several networks, chos
 
 from __future__ import annotations
 
-from ganctl.models.family import Family
+from ganctl.models.family import Export, Family, image_export_graph
 
 def _degradation_defaults() -> dict:
     from ganctl.data.degradations import DEFAULT_PARAMS  # numpy only: no torch at import
@@ -77,6 +77,7 @@ FAMILY = Family(
     name="sr", defaults=DEFAULTS, build=build, losses=("sr",), precision="bf16", truncation="z_scale",
     uses_batchnorm=True,  # the VGG-style D
     conditioning="image", data="paired", make_batches=_make_batches, phase_order=("G", "D"),  # BasicSR updates G, then D on the same outputs
+    export=Export(graph=image_export_graph),  # image (N, C, H, W) -> image (N, C, scale*H, scale*W)
     extra={"command": "upscale"},  # the command that applies it (sampling refuses it with this hint)
     doc="super-resolution: RRDBNet / MSRResNet / SRVGGNetCompact G, VGG-style or U-Net D (BasicSR, Real-ESRGAN)",
 )

@@ -11,7 +11,7 @@ presets blur D's inputs early in training (loss.blur_init_sigma / blur_fade_kimg
 from __future__ import annotations
 
 from ganctl.errors import UsageError
-from ganctl.models.family import Family, require_square_power_of_two
+from ganctl.models.family import Export, Family, require_square_power_of_two
 
 CONFIGS = ("t", "r")
 
@@ -93,4 +93,6 @@ FAMILY = Family(
     name="stylegan3", defaults=DEFAULTS, build=build, losses=("stylegan2",), precision="fp32", truncation="w_avg",
     doc="StyleGAN3 (Karras et al. 2021): alias-free synthesis (Fourier input, filtered lrelu), configs t and r; "
         "StyleGAN2 D",
+    # The fused modulated conv groups by batch; ONNX Conv's group is a constant, so graphs use the unfused form.
+    export=Export(parts=("full", "mapping", "synthesis"), call_kwargs={"fused_modconv": False}),
 )

@@ -32,17 +32,29 @@ def make_transform(translate=(0.0, 0.0), angle_deg: float = 0.0) -> torch.Tensor
     return m
 
 
-def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None):
-    """StyleGAN3's modulated convolution (one grouped conv; batch folded into channels).
+def modulated_conv2d(x, weight, styles, demodulate=True, padding=0, input_gain=None, fused_modconv=True):
+    """StyleGAN3's modulated convolution.
 
     Unlike StyleGAN2 it first normalises the weight and the styles to unit RMS when demodulating (this keeps fp16
     in range and makes demodulation scale-free), and folds the magnitude-EMA input gain into the weights.
+    `fused_modconv` True (training's default): one grouped conv with the batch folded into channels. False: the same
+    numbers as a shared-weight conv between scaling the input by the styles (times the input gain) and the output by
+    the per-sample demodulation coefficients; its group count is a constant, as ONNX's Conv needs (`ganctl export`).
     """
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
     if demodulate:
         weight = weight * weight.square().mean([1, 2, 3], keepdim=True).rsqrt()
         styles = styles * styles.square().mean().rsqrt()
+    if not fused_modconv:
+        dcoefs = None
+        if demodulate:  # as the fused path: from weight and styles, before the input gain
+            w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, in_channels, 1, 1)
+            dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()  # [N, O]
+        scale = styles if input_gain is None else styles * input_gain.expand(batch_size, in_channels)
+        x = x * scale.to(x.dtype).reshape(batch_size, in_channels, 1, 1)
+        x = F.conv2d(x, weight.to(x.dtype), padding=padding)
+        return x if dcoefs is None else x * dcoefs.to(x.dtype).reshape(batch_size, out_channels, 1, 1)
     w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, in_channels, 1, 1)  # [N, O, I, kh, kw]
     if demodulate:
         w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(batch_size, out_channels, 1, 1, 1)
@@ -147,7 +159,7 @@ class SynthesisLayer(nn.Module):
         pad_lo = (pad_total + self.up_factor) // 2
         self.padding = [pad_lo, pad_total - pad_lo, pad_lo, pad_total - pad_lo]
 
-    def forward(self, x, w, update_emas=False, force_fp32=False):
+    def forward(self, x, w, update_emas=False, force_fp32=False, fused_modconv=True):
         if update_emas:
             with torch.no_grad():
                 magnitude_cur = x.detach().to(torch.float32).square().mean()
@@ -158,7 +170,7 @@ class SynthesisLayer(nn.Module):
             styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel ** 2))
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
-                             padding=self.conv_kernel - 1, input_gain=input_gain)
+                             padding=self.conv_kernel - 1, input_gain=input_gain, fused_modconv=fused_modconv)
         gain, slope = (1.0, 1.0) if self.is_torgb else (np.sqrt(2), 0.2)
         return ops.filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(x.dtype), up=self.up_factor,
                                   down=self.down_factor, padding=self.padding, gain=gain, slope=slope,
@@ -192,7 +204,7 @@ class SynthesisNetwork(nn.Module):
     def layers(self) -> list[SynthesisLayer]:
         return [getattr(self, name) for name in self.layer_names]
 
-    def forward(self, ws, noise_mode="const", update_emas=False, force_fp32=False, **_unused):
+    def forward(self, ws, noise_mode="const", update_emas=False, force_fp32=False, fused_modconv=True, **_unused):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
@@ -200,7 +212,7 @@ class SynthesisNetwork(nn.Module):
         ws = ws.to(torch.float32).unbind(dim=1)
         x = self.input(ws[0])
         for layer, w in zip(self.layers(), ws[1:]):
-            x = layer(x, w, update_emas=update_emas, force_fp32=force_fp32)
+            x = layer(x, w, update_emas=update_emas, force_fp32=force_fp32, fused_modconv=fused_modconv)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(torch.float32)

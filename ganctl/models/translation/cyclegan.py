@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ganctl.models.family import Family
+from ganctl.models.family import Export, Family, image_export_graph
 from ganctl.models.translation import networks as nets
 from ganctl.models.translation.pix2pix import check_model, multiple_of
 
@@ -86,6 +86,7 @@ FAMILY = Family(
     name="cyclegan", defaults=DEFAULTS, build=build, losses=("cyclegan",), precision="bf16", truncation="z_scale",
     make_schedule=_make_schedule, uses_batchnorm=False,  # instance norm by default; norm=batch under torchrun is per process
     conditioning="image", data="unpaired", make_batches=_make_batches, phase_order=("G", "D"),
+    export=Export(graph=image_export_graph, directions=("AtoB", "BtoA")),  # G_A by default, G_B with --direction BtoA
     extra={"command": "translate"},
     doc="unpaired translation: two ResNet G, two PatchGAN D, LSGAN + cycle + identity, 50-image pool (Zhu et al. 2017)",
 )

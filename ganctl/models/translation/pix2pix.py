@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ganctl.models.family import Family
+from ganctl.models.family import Export, Family, image_export_graph
 from ganctl.models.translation import networks as nets
 
 DEFAULTS = {
@@ -70,6 +70,7 @@ FAMILY = Family(
     name="pix2pix", defaults=DEFAULTS, build=build, losses=("pix2pix",), precision="bf16", truncation="z_scale",
     make_schedule=_make_schedule, uses_batchnorm=True,
     conditioning="image", data="paired", make_batches=_make_batches, phase_order=("D", "G"),
+    export=Export(graph=image_export_graph),  # eval mode: dropout off, running BN statistics (export/graphs.py)
     extra={"command": "translate"},
     doc="image-to-image translation on pairs: U-Net G, PatchGAN D on (input, output), GAN + 100 L1 (Isola et al. 2017)",
 )
