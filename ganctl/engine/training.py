@@ -87,6 +87,9 @@ class Trainer:
         self.rank, self.world_size = distributed.dist_info()
         t = cfg["train"]
         self.seed = t["seed"]
+        # The caller's intra-op thread count, restored when run() returns: a library caller's later computations
+        # (whose float results depend on the thread count) must not inherit the run's setting.
+        self._caller_threads = torch.get_num_threads()
         if t["threads"]:
             torch.set_num_threads(t["threads"])  # small models on few cores run faster with fewer threads
         self.family = get_family(cfg["model"]["family"])
@@ -510,6 +513,7 @@ class Trainer:
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
             reporter.close()
+            torch.set_num_threads(self._caller_threads)
         self.emit({"type": "done", "kimg": self.cur_nimg / 1000, "run_dir": str(self.run_dir)})
         res = {"kimg": self.cur_nimg / 1000, "run_dir": str(self.run_dir), "seconds": self.total_time}
         return {**res, "energy": self.energy_totals} if getattr(self, "energy_totals", None) else res

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -73,10 +74,19 @@ def test_unreadable_files_are_counted_not_dropped(tiny, weights, tmp_path):
 
 def test_ci_gate_exit_codes(tiny, weights):
     """--min / --max: the number is still printed; a violated bound exits 1 (after the output)."""
+    import torch
+
     from ganctl.metrics import compute
 
-    value = compute.inception_score(str(tiny / "flat"), splits=2, weights=str(weights), device="cpu", workers=0,
-                                    progress=False)["is_mean"]
+    # Same intra-op thread count as the CLI subprocess (run_cli's OMP_NUM_THREADS=2): float sums depend on it, and
+    # this process may have run other tests at another count.
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    try:
+        value = compute.inception_score(str(tiny / "flat"), splits=2, weights=str(weights), device="cpu", workers=0,
+                                        progress=False)["is_mean"]
+    finally:
+        torch.set_num_threads(before)
     args = ("is", tiny / "flat", "--splits", "2", "--weights", weights, *CPU)
     ok = run_cli(*args, "--min", str(value * 0.99), check=False)
     assert ok.returncode == 0 and float(ok.stdout) == value
