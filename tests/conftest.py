@@ -55,3 +55,19 @@ def tiny_style_run(tmp_path_factory, fmnist32) -> Path:
     p = run_cli("train", "--preset", "stylegan-tiny", "--data", fmnist32, "--kimg", "0.016", "--outdir", out,
                 "train.batch=8", "train.tick_kimg=0.016", "train.grid_size=4", "train.threads=1", check=0)
     return Path(p.stdout.strip())
+
+
+@pytest.fixture
+def run_main(capsys):
+    """`run_main(*args) -> (exit code, stdout, stderr)` through ganctl.cli.app.main in this process: a subprocess
+    start costs seconds of torch import, so most CLI checks use this and only a few pay for the `cli` fixture."""
+    from ganctl.cli.app import main
+
+    def run(*args) -> tuple[int, str, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as e:
+            main([str(a) for a in args])
+        out = capsys.readouterr()
+        return e.value.code, out.out, out.err
+
+    return run

@@ -15,18 +15,3 @@ from networks import TINY, make_checkpoint  # noqa: E402
 def tiny_networks(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("tiny_networks")
     return {name: make_checkpoint(d, name) for name in TINY}
-
-
-@pytest.fixture
-def run_main(capsys):
-    """`run_main(*args) -> (exit code, stdout, stderr)` through ganctl.cli.app.main in this process."""
-    from ganctl.cli.app import main
-
-    def run(*args) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as e:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return e.value.code, out.out, out.err
-
-    return run

@@ -42,17 +42,3 @@ def live_server():
         worker.close()
         t.join(timeout=5)
         renderer.close()
-
-
-@pytest.fixture
-def run_main(capsys):
-    from ganctl.cli.app import main
-
-    def run(*args) -> tuple[int, str, str]:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as e:
-            main([str(a) for a in args])
-        out = capsys.readouterr()
-        return e.value.code, out.out, out.err
-
-    return run
