@@ -112,6 +112,53 @@ GANCTL_HD int upfirdn2d_out_size(int n, int up, int down, int p0, int p1, int ta
   return (n * up + p0 + p1 - taps + down) / down;
 }
 
+// filtered_lrelu (StyleGAN3) geometry, shared by the CPU and CUDA kernels. The op is two upfirdn2d stages around
+// an activation, computed without materialising the intermediate:
+//   t = gain_u * upfirdn2d(x + b, fu, up, 1, pu)        (intermediate, Hi x Wi; "stage 1")
+//   a = act(t)                                          (see below)
+//   y = gain_d * upfirdn2d(a, fd, 1, down, pd)          (output, Ho x Wo; "stage 2")
+// Write mode (forward): a = clamp(lrelu(t, slope) * gain, +-clamp), and the mask si[n, c, Hi, Wi] (one byte per
+// intermediate sample) records the derivative's case: bit 0 = t <= 0 (slope), bit 1 = clamped (zero). Read mode
+// (gradients): a = t * gain * lrelu'(si), which makes the op linear in x; its transpose is the same op with up/down
+// and fu/fd swapped, the filters flipped and the mask read again, so every order of gradient is this one op.
+// Filters: 1-D (separable, f[ky] * f[kx]) or 2-D, given in convolution form (flipped unless `flip`).
+struct FlreluGeometry {
+  int H, W, Hi, Wi, Ho, Wo;
+  int up, down, pux0, puy0, pdx0, pdy0;
+  int kux, kuy, kdx, kdy;  // filter sizes (1-D: both equal the tap count)
+  bool sep_u, sep_d, flip;
+  double gain_u, gain_d, gain, slope, clamp;  // clamp < 0: none (write mode only)
+};
+
+enum FlreluMask : uint8_t { kFlreluNeg = 1, kFlreluClamped = 2 };
+
+GANCTL_HD int flrelu_mid_size(int n, int up, int p0, int p1, int k) { return n * up + p0 + p1 - k + 1; }
+GANCTL_HD int flrelu_out_size(int mid, int down, int p0, int p1, int k) { return (mid + p0 + p1 - k + down) / down; }
+
+// Correlation-form tap (ky, kx) of a filter given in convolution form: f[K-1-k] unless flip. 1-D: the outer product.
+GANCTL_HD float flrelu_tap(const float* f, bool sep, int kh, int kw, int ky, int kx, bool flip) {
+  const int sy = flip ? ky : kh - 1 - ky, sx = flip ? kx : kw - 1 - kx;
+  return sep ? f[sy] * f[sx] : f[sy * kw + sx];
+}
+
+// The activation of stage 2's input: write mode computes the mask code, read mode applies it.
+template <typename T>
+GANCTL_HD T flrelu_act_write(T t, T gain, T slope, T clamp, uint8_t* code) {
+  uint8_t c = t > T(0) ? 0 : kFlreluNeg;
+  T a = (t > T(0) ? t : t * slope) * gain;
+  if (clamp >= T(0) && (a > clamp || a < -clamp)) {
+    a = a > T(0) ? clamp : -clamp;
+    c |= kFlreluClamped;
+  }
+  *code = c;
+  return a;
+}
+
+template <typename T>
+GANCTL_HD T flrelu_act_read(T t, T gain, T slope, uint8_t code) {
+  return (code & kFlreluClamped) ? T(0) : t * gain * ((code & kFlreluNeg) ? slope : T(1));
+}
+
 }  // namespace ganctl
 
 // The CUDA launchers (bias_act_cuda.cu, upfirdn2d_cuda.cu) take raw pointers so that the .cu files need no torch
@@ -132,6 +179,11 @@ namespace ganctl {
 cudaError_t launch_bias_act(DType dt, int act, int order, void* out, const void* x, const void* b, const void* dy,
                             const void* y, int64_t numel, int64_t inner, int64_t size, double alpha, double gain,
                             double clamp, cudaStream_t stream);
+// filtered_lrelu: y [planes, Ho, Wo] from x [planes, H, W] (b: per-channel bias in the accumulation type, or null;
+// C channels). si_in non-null: read mode; else si_out (zeroed by the caller) receives the mask.
+cudaError_t launch_filtered_lrelu(DType dt, void* y, uint8_t* si_out, const uint8_t* si_in, const void* x,
+                                  const void* b, const float* fu, const float* fd, int64_t planes, int C,
+                                  const FlreluGeometry& g, cudaStream_t stream);
 cudaError_t launch_upfirdn2d(DType dt, void* y, const void* x, const float* f, int64_t total, const UpfirdnGeometry& g,
                              double gain, cudaStream_t stream);
 }  // namespace ganctl

@@ -8,6 +8,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
+
+#include "ganctl_ops.h"
 
 namespace ganctl {
 
@@ -27,5 +30,16 @@ at::Tensor bias_act_grad_cpu(const at::Tensor& dy, const at::Tensor& x, const st
 at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
                          int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1, bool flip,
                          double gain);
+// filtered_lrelu: argument checks and sizes (shared by the CPU and CUDA wrappers), and the CPU kernel. Returns (y, si):
+// si is the forward's mask, or an empty tensor in read mode (si given).
+FlreluGeometry filtered_lrelu_geometry(const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd, int64_t up,
+                                       int64_t down, int64_t pux0, int64_t pux1, int64_t puy0, int64_t puy1,
+                                       int64_t pdx0, int64_t pdx1, int64_t pdy0, int64_t pdy1, double gain_u,
+                                       double gain_d, double gain, double slope, double clamp, bool flip);
+std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu(
+    const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd, const std::optional<at::Tensor>& b,
+    const std::optional<at::Tensor>& si, int64_t up, int64_t down, int64_t pux0, int64_t pux1, int64_t puy0,
+    int64_t puy1, int64_t pdx0, int64_t pdx1, int64_t pdy0, int64_t pdy1, double gain_u, double gain_d, double gain,
+    double slope, double clamp, bool flip);
 
 }  // namespace ganctl

@@ -92,15 +92,17 @@ def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=re
     lrelu with `slope` times `gain`, clamp to +-clamp, FIR fd and keep every `down`-th sample. fu/fd: 1-D separable
     taps, 2-D filters (-r's radial filter) or None. Differentiable twice on both implementations.
 
-    The native path runs the same four stages on the native bias_act and upfirdn2d kernels (their autograd formulas
-    give the backward passes); there is no single fused kernel yet, so the intermediate upsampled tensor is still
-    materialised.
+    The native path is one fused kernel (C++ / CUDA, native/filtered_lrelu_*): the upsampled intermediate is
+    produced a strip at a time and never stored, only a one-byte mask of it that the gradients reuse.
     """
     ref.check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp)
     if not _use_native("filtered_lrelu", x, impl):
         return ref.filtered_lrelu_ref(x, fu, fd, b, up=up, down=down, padding=padding, gain=gain, slope=slope,
                                       clamp=clamp, flip_filter=flip_filter)
-    x = bias_act(x, b, impl="native")
-    x = upfirdn2d(x, fu, up=up, padding=padding, gain=up ** 2, flip_filter=flip_filter, impl="native")
-    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="native")
-    return upfirdn2d(x, fd, down=down, flip_filter=flip_filter, impl="native")
+    from ganctl.ops import native
+
+    for f in (fu, fd):
+        if f is not None:
+            ref.filter_size(f)
+    return native.filtered_lrelu(x, fu, fd, b, up, down, ref.as_padding(padding), float(gain), float(slope),
+                                 -1.0 if clamp is None else float(clamp), bool(flip_filter))

@@ -30,9 +30,9 @@ import torch
 
 log = logging.getLogger("ganctl.ops")
 
-OPS = ("bias_act", "upfirdn2d", "filtered_lrelu")  # filtered_lrelu runs on the other two natively
-CPU_SOURCES = ("ops_registration.cpp", "bias_act_cpu.cpp", "upfirdn2d_cpu.cpp")
-CUDA_SOURCES = ("ops_cuda.cpp", "bias_act_cuda.cu", "upfirdn2d_cuda.cu")
+OPS = ("bias_act", "upfirdn2d", "filtered_lrelu")
+CPU_SOURCES = ("ops_registration.cpp", "bias_act_cpu.cpp", "upfirdn2d_cpu.cpp", "filtered_lrelu_cpu.cpp")
+CUDA_SOURCES = ("ops_cuda.cpp", "bias_act_cuda.cu", "upfirdn2d_cuda.cu", "filtered_lrelu_cuda.cu")
 HEADERS = ("ganctl_ops.h", "kernels.h", "cuda_types.cuh")
 # -fopenmp: at::parallel_for's OpenMP pragmas live in headers, without it the kernels run serially.
 # -fno-trapping-math / -fno-math-errno: lets the compiler if-convert and vectorise the activation selects (e.g.

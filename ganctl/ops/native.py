@@ -7,6 +7,10 @@ Imported only after the native library (native/*.cpp, *.cu) has been loaded, sin
   bias_act_grad(g * dy, order=2), which is what R1 / path-length regularisation need. Third order is not supported.
 - upfirdn2d: the gradient is an upfirdn2d of dy with up/down swapped, the filter flipped and the padding chosen so
   that the result has x's size; being the same op, it is differentiable to any order.
+- filtered_lrelu: the forward returns the mask si of its intermediate (sign / clamped, ganctl_ops.h); the gradient is
+  the same op in read mode (si given, which makes it linear in its input) with up/down and fu/fd swapped, the
+  filters flipped and the paddings of upfirdn2d's adjoint; its own gradient is again that op, so every order is the
+  fused kernel (the mask is piecewise constant, so no term comes from it). db = sum of dx over N, H, W.
 The fake kernels give torch.compile (and opcheck) the output shapes and layouts the real kernels produce.
 """
 
@@ -46,6 +50,30 @@ def _upfirdn2d_fake(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, fl
     Ho = _out_size(H, upy, downy, pady0, pady1, f.shape[0])
     Wo = _out_size(W, upx, downx, padx0, padx1, f.shape[1])
     return x.new_empty((N, C, Ho, Wo))
+
+
+def _filter_hw(f) -> tuple[int, int]:
+    return (f.shape[0], f.shape[0]) if f.dim() == 1 else (f.shape[0], f.shape[1])
+
+
+def filtered_lrelu_sizes(in_hw, fu, fd, up, down, pu, pd) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((Hi, Wi), (Ho, Wo)) of ganctl::filtered_lrelu: its intermediate and its output (ganctl_ops.h)."""
+    (H, W), (kuy, kux), (kdy, kdx) = in_hw, _filter_hw(fu), _filter_hw(fd)
+    pux0, pux1, puy0, puy1 = pu
+    pdx0, pdx1, pdy0, pdy1 = pd
+    Hi, Wi = H * up + puy0 + puy1 - kuy + 1, W * up + pux0 + pux1 - kux + 1
+    return (Hi, Wi), ((Hi + pdy0 + pdy1 - kdy + down) // down, (Wi + pdx0 + pdx1 - kdx + down) // down)
+
+
+@torch.library.register_fake("ganctl::filtered_lrelu")
+def _filtered_lrelu_fake(x, fu, fd, b, si, up, down, pux0, pux1, puy0, puy1, pdx0, pdx1, pdy0, pdy1, gain_u, gain_d,
+                         gain, slope, clamp, flip):
+    torch._check(x.dim() == 4, lambda: "ganctl::filtered_lrelu: x must be NCHW")
+    N, C, H, W = x.shape
+    (Hi, Wi), (Ho, Wo) = filtered_lrelu_sizes((H, W), fu, fd, up, down, (pux0, pux1, puy0, puy1),
+                                              (pdx0, pdx1, pdy0, pdy1))
+    mask = x.new_empty((0,) if si is not None else (N, C, Hi, Wi), dtype=torch.uint8)
+    return x.new_empty((N, C, Ho, Wo)), mask
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -120,9 +148,31 @@ def _upfirdn2d_backward(ctx, dy):
     return dx, None, None, None, None, None, None, None, None, None, None, None
 
 
+def _filtered_lrelu_setup(ctx, inputs, output):
+    x, fu, fd, b, si, up, down, *pads, gain_u, gain_d, gain, slope, clamp, flip = inputs
+    ctx.save_for_backward(fu, fd, output[1] if si is None else si)
+    ctx.params = (up, down, tuple(pads[:4]), tuple(pads[4:]), gain_u, gain_d, gain, slope, flip)
+    ctx.in_hw = (x.shape[2], x.shape[3])
+    ctx.has_b = b is not None
+
+
+def _filtered_lrelu_backward(ctx, dy, _dsi):
+    fu, fd, si = ctx.saved_tensors
+    up, down, pu, pd, gain_u, gain_d, gain, slope, flip = ctx.params
+    mid_hw = (si.shape[2], si.shape[3])
+    # The adjoint of each upfirdn2d stage (upfirdn2d_grad_padding), in reverse order, around the masked activation.
+    q = upfirdn2d_grad_padding(mid_hw, (dy.shape[2], dy.shape[3]), _filter_hw(fd), (1, 1), (down, down), pd)
+    r = upfirdn2d_grad_padding(ctx.in_hw, mid_hw, _filter_hw(fu), (up, up), (1, 1), pu)
+    dx, _ = _ops.filtered_lrelu(dy, fd, fu, None, si, down, up, *q, *r, gain_d, gain_u, gain, slope, -1.0, not flip)
+    db = dx.sum([0, 2, 3]) if ctx.has_b and ctx.needs_input_grad[3] else None
+    return (dx, None, None, db) + (None,) * 17
+
+
 torch.library.register_autograd("ganctl::bias_act", _bias_act_backward, setup_context=_bias_act_setup)
 torch.library.register_autograd("ganctl::bias_act_grad", _bias_act_grad_backward, setup_context=_bias_act_grad_setup)
 torch.library.register_autograd("ganctl::upfirdn2d", _upfirdn2d_backward, setup_context=_upfirdn2d_setup)
+torch.library.register_autograd("ganctl::filtered_lrelu", _filtered_lrelu_backward,
+                                setup_context=_filtered_lrelu_setup)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -142,3 +192,30 @@ def upfirdn2d(x, f, up, down, pad, flip: bool, gain: float) -> torch.Tensor:
     g = gain ** 0.5
     x = _ops.upfirdn2d(x, f[None, :], upx, 1, downx, 1, px0, px1, 0, 0, flip, g)
     return _ops.upfirdn2d(x, f[:, None], 1, upy, 1, downy, 0, 0, py0, py1, flip, g)
+
+
+def filtered_lrelu(x, fu, fd, b, up: int, down: int, pad, gain: float, slope: float, clamp: float,
+                   flip: bool) -> torch.Tensor:
+    """The fused kernel: fu/fd 1-D (separable) or 2-D (None = identity); pad = (px0, px1, py0, py1) on the
+    upsampled grid; clamp < 0 = none."""
+    fdt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    one = torch.ones([1], dtype=fdt, device=x.device)
+    fu = one if fu is None else fu.to(device=x.device, dtype=fdt)
+    fd = one if fd is None else fd.to(device=x.device, dtype=fdt)
+    if b is not None:
+        b = b.to(x.dtype)
+    y, _ = _ops.filtered_lrelu(x, fu, fd, b, None, up, down, *pad, 0, 0, 0, 0, float(up * up), 1.0, gain, slope,
+                               clamp, flip)
+    return y
+
+
+def filtered_lrelu_composed(x, fu, fd, b, up: int, down: int, pad, gain: float, slope: float, clamp,
+                            flip: bool) -> torch.Tensor:
+    """The four stages on the native bias_act and upfirdn2d kernels (materialises the upsampled intermediate).
+    Kept as the baseline the benchmark compares the fused kernel with (tests/benchmarks/bench_ops.py)."""
+    from ganctl.ops import functional as F
+
+    x = F.bias_act(x, b, impl="native")
+    x = F.upfirdn2d(x, fu, up=up, padding=pad, gain=up ** 2, flip_filter=flip, impl="native")
+    x = F.bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="native")
+    return F.upfirdn2d(x, fd, down=down, flip_filter=flip, impl="native")

@@ -1,0 +1,275 @@
+// CPU kernel of ganctl::filtered_lrelu (StyleGAN3's alias-free leaky ReLU), fused: bias, polyphase upsample + FIR,
+// lrelu x gain with clamp, FIR + downsample, without materialising the upsampled intermediate (ganctl_ops.h has the
+// op's definition and its mask).
+//
+// Per (n, c) plane (planes in parallel): the plane plus bias is copied once into a zero-bordered buffer; with a
+// separable up filter its horizontal (polyphase) pass is done once per input row. The intermediate is then produced
+// one row at a time, in the order stage 2 consumes it, into a ring of kdy rows (the down filter's height): each
+// intermediate row is computed exactly once, goes through the activation (writing or reading its mask row), and is
+// dropped as soon as the last output row that reads it is done. Stage 2 runs per output row: a vertical pass over
+// the ring (separable fd) then the horizontal pass with the down-sampling stride, or the 2-D taps directly (-r's
+// radial filter). Everything accumulates in double for double inputs, float otherwise.
+#include <ATen/core/Tensor.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "ganctl_ops.h"
+#include "kernels.h"
+
+namespace ganctl {
+namespace {
+
+// Correlation-form taps of a filter (1-D or 2-D) as acc_t, flipped unless `flip` (the filters arrive in convolution
+// form, as upfirdn2d takes them).
+template <typename acc_t>
+std::vector<acc_t> correlation_taps(const at::Tensor& f, bool flip) {
+  const at::Tensor fd = f.to(at::kCPU, at::kDouble).contiguous();
+  const double* p = fd.data_ptr<double>();
+  const int64_t n = fd.numel();
+  std::vector<acc_t> w(n);
+  if (fd.dim() == 1) {
+    for (int64_t k = 0; k < n; ++k) w[k] = acc_t(flip ? p[k] : p[n - 1 - k]);
+  } else {
+    const int64_t kh = fd.size(0), kw = fd.size(1);
+    for (int64_t ky = 0; ky < kh; ++ky)
+      for (int64_t kx = 0; kx < kw; ++kx)
+        w[ky * kw + kx] = acc_t(flip ? p[ky * kw + kx] : p[(kh - 1 - ky) * kw + (kw - 1 - kx)]);
+  }
+  return w;
+}
+
+// Polyphase plan of stage 1 along one axis for intermediate indices [o0, o1): first input index and phase of each.
+struct UpAxis {
+  std::vector<int> i0, k0;
+  int lo = 0, hi = -1;  // input index range read (inclusive)
+};
+
+UpAxis plan_up_axis(int o0, int o1, int up, int p0, int ntaps) {
+  UpAxis a;
+  for (int o = o0; o < o1; ++o) {
+    const AxisTaps t = axis_taps(o, up, 1, p0);
+    a.i0.push_back(t.i0);
+    a.k0.push_back(t.k0);
+  }
+  if (o1 > o0) {
+    a.lo = a.i0.front();
+    a.hi = a.i0.back() + ntaps - 1;  // i0 is non-decreasing in o
+  }
+  return a;
+}
+
+template <typename scalar_t>
+void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp, uint8_t* si_out, const uint8_t* si_in,
+                      const std::vector<at::opmath_type<scalar_t>>& bias, int C,
+                      const std::vector<at::opmath_type<scalar_t>>& wu,
+                      const std::vector<at::opmath_type<scalar_t>>& wd, int64_t planes) {
+  using acc_t = at::opmath_type<scalar_t>;
+  const int up = g.up, down = g.down;
+  // Intermediate region stage 2 reads: rows [ry0, ry1), columns [cx0, cx1) (intersected with [0, Hi) x [0, Wi)).
+  const int need_h = (g.Ho - 1) * down + g.kdy, need_w = (g.Wo - 1) * down + g.kdx;  // extended-grid extent
+  const int ry0 = std::max(0, -g.pdy0), ry1 = std::min(g.Hi, need_h - g.pdy0);
+  const int cx0 = std::max(0, -g.pdx0), cx1 = std::min(g.Wi, need_w - g.pdx0);
+  const int ncols = std::max(0, cx1 - cx0);
+  const int ntx = (g.kux + up - 1) / up, nty = (g.kuy + up - 1) / up;  // taps per phase (the last may be short)
+  const UpAxis ax = plan_up_axis(cx0, std::max(cx0, cx1), up, g.pux0, ntx);
+  const UpAxis ay = plan_up_axis(ry0, std::max(ry0, ry1), up, g.puy0, nty);
+  const int bw = ax.hi - ax.lo + 1, bh = ay.hi - ay.lo + 1;
+  // Polyphase taps with zeros past the filter's end, so every phase has exactly nt taps: wux[phase][t].
+  auto phase_taps = [&](int k, int phase, int t) { return phase + t * up < k; };
+  const acc_t gain_u = acc_t(g.gain_u), gain_d = acc_t(g.gain_d), gain = acc_t(g.gain), slope = acc_t(g.slope),
+              clamp = acc_t(g.clamp);
+  const bool write = si_out != nullptr;
+
+  at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> xb((size_t)std::max(bh, 0) * std::max(bw, 0));  // plane + bias, zero-bordered
+    std::vector<acc_t> hu(g.sep_u ? (size_t)std::max(bh, 0) * ncols : 0);  // separable fu: horizontal pass per row
+    std::vector<acc_t> ring((size_t)g.kdy * need_w);                      // extended-grid rows e % kdy
+    std::vector<acc_t> vrow(need_w);
+    std::vector<acc_t> trow(ncols);
+    for (int64_t plane = begin; plane < end; ++plane) {
+      const scalar_t* src = xp + plane * g.H * g.W;
+      const acc_t bv = bias.empty() ? acc_t(0) : bias[plane % C];
+      for (int r = 0; r < bh; ++r) {
+        const int iy = ay.lo + r;
+        acc_t* row = xb.data() + (size_t)r * bw;
+        for (int c = 0; c < bw; ++c) {
+          const int ix = ax.lo + c;
+          row[c] = (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) ? acc_t(src[(size_t)iy * g.W + ix]) + bv : acc_t(0);
+        }
+      }
+      if (g.sep_u) {
+        for (int r = 0; r < bh; ++r) {
+          const acc_t* row = xb.data() + (size_t)r * bw;
+          acc_t* out = hu.data() + (size_t)r * ncols;
+          for (int j = 0; j < ncols; ++j) {
+            const int k0 = ax.k0[j];
+            const acc_t* s = row + (ax.i0[j] - ax.lo);
+            acc_t sum = acc_t(0);
+            for (int t = 0; t < ntx; ++t)
+              if (phase_taps(g.kux, k0, t)) sum += wu[k0 + t * up] * s[t];
+            out[j] = sum;
+          }
+        }
+      }
+      const size_t mid_plane = (size_t)plane * g.Hi * g.Wi;
+      // Extended-grid row e (= intermediate row e - pdy0, zero outside [0, Hi)) into its ring slot.
+      auto make_row = [&](int e) {
+        acc_t* dst = ring.data() + (size_t)(e % g.kdy) * need_w;
+        std::fill(dst, dst + need_w, acc_t(0));
+        const int ri = e - g.pdy0;
+        if (ri < ry0 || ri >= ry1 || ncols == 0) return;
+        const int jr = ri - ry0;
+        const int k0y = ay.k0[jr];
+        const int rb = ay.i0[jr] - ay.lo;  // first buffer row
+        std::fill(trow.begin(), trow.end(), acc_t(0));
+        if (g.sep_u) {
+          for (int t = 0; t < nty; ++t) {
+            if (!phase_taps(g.kuy, k0y, t)) continue;
+            const acc_t w = wu[k0y + t * up];
+            const acc_t* __restrict__ h = hu.data() + (size_t)(rb + t) * ncols;
+            acc_t* __restrict__ tr = trow.data();
+            for (int j = 0; j < ncols; ++j) tr[j] += w * h[j];
+          }
+        } else {
+          for (int ty = 0; ty < nty; ++ty) {
+            if (!phase_taps(g.kuy, k0y, ty)) continue;
+            const acc_t* row = xb.data() + (size_t)(rb + ty) * bw;
+            const acc_t* wrow = wu.data() + (size_t)(k0y + ty * up) * g.kux;
+            for (int j = 0; j < ncols; ++j) {
+              const int k0x = ax.k0[j];
+              const acc_t* s = row + (ax.i0[j] - ax.lo);
+              acc_t sum = acc_t(0);
+              for (int tx = 0; tx < ntx; ++tx)
+                if (phase_taps(g.kux, k0x, tx)) sum += wrow[k0x + tx * up] * s[tx];
+              trow[j] += sum;
+            }
+          }
+        }
+        acc_t* a = dst + (cx0 + g.pdx0);
+        if (write) {
+          uint8_t* m = si_out + mid_plane + (size_t)ri * g.Wi + cx0;
+          for (int j = 0; j < ncols; ++j) a[j] = flrelu_act_write(trow[j] * gain_u, gain, slope, clamp, m + j);
+        } else {
+          const uint8_t* m = si_in + mid_plane + (size_t)ri * g.Wi + cx0;
+          for (int j = 0; j < ncols; ++j) a[j] = flrelu_act_read(trow[j] * gain_u, gain, slope, m[j]);
+        }
+      };
+
+      scalar_t* dst = yp + plane * g.Ho * g.Wo;
+      int next_e = 0;
+      for (int oy = 0; oy < g.Ho; ++oy) {
+        const int e0 = oy * down;
+        for (; next_e < e0 + g.kdy; ++next_e) make_row(next_e);
+        scalar_t* out = dst + (size_t)oy * g.Wo;
+        if (g.sep_d) {
+          std::fill(vrow.begin(), vrow.end(), acc_t(0));
+          for (int ky = 0; ky < g.kdy; ++ky) {
+            const acc_t w = wd[ky];
+            const acc_t* __restrict__ r = ring.data() + (size_t)((e0 + ky) % g.kdy) * need_w;
+            acc_t* __restrict__ v = vrow.data();
+            for (int c = 0; c < need_w; ++c) v[c] += w * r[c];
+          }
+          for (int ox = 0; ox < g.Wo; ++ox) {
+            const acc_t* v = vrow.data() + (size_t)ox * down;
+            acc_t sum = acc_t(0);
+            for (int kx = 0; kx < g.kdx; ++kx) sum += wd[kx] * v[kx];
+            out[ox] = scalar_t(sum * gain_d);
+          }
+        } else {
+          std::fill(vrow.begin(), vrow.begin() + g.Wo, acc_t(0));
+          for (int ky = 0; ky < g.kdy; ++ky) {
+            const acc_t* r = ring.data() + (size_t)((e0 + ky) % g.kdy) * need_w;
+            for (int kx = 0; kx < g.kdx; ++kx) {
+              const acc_t w = wd[(size_t)ky * g.kdx + kx];
+              const acc_t* __restrict__ s = r + kx;
+              acc_t* __restrict__ v = vrow.data();
+              if (down == 1) {
+                for (int ox = 0; ox < g.Wo; ++ox) v[ox] += w * s[ox];
+              } else {
+                for (int ox = 0; ox < g.Wo; ++ox) v[ox] += w * s[(size_t)ox * down];
+              }
+            }
+          }
+          for (int ox = 0; ox < g.Wo; ++ox) out[ox] = scalar_t(vrow[ox] * gain_d);
+        }
+      }
+    }
+  });
+}
+
+int64_t filter_h(const at::Tensor& f) { return f.dim() == 1 ? f.size(0) : f.size(0); }
+int64_t filter_w(const at::Tensor& f) { return f.dim() == 1 ? f.size(0) : f.size(1); }
+
+}  // namespace
+
+FlreluGeometry filtered_lrelu_geometry(const at::Tensor& x, const at::Tensor& fu, const at::Tensor& fd, int64_t up,
+                                       int64_t down, int64_t pux0, int64_t pux1, int64_t puy0, int64_t puy1,
+                                       int64_t pdx0, int64_t pdx1, int64_t pdy0, int64_t pdy1, double gain_u,
+                                       double gain_d, double gain, double slope, double clamp, bool flip) {
+  TORCH_CHECK(x.dim() == 4, "ganctl::filtered_lrelu: x must be NCHW");
+  TORCH_CHECK((fu.dim() == 1 || fu.dim() == 2) && (fd.dim() == 1 || fd.dim() == 2) && fu.numel() > 0 &&
+                  fd.numel() > 0,
+              "ganctl::filtered_lrelu: fu and fd must be non-empty 1-D (separable) or 2-D filters");
+  TORCH_CHECK(up >= 1 && down >= 1, "ganctl::filtered_lrelu: up/down must be >= 1");
+  FlreluGeometry g;
+  g.H = x.size(2), g.W = x.size(3);
+  g.up = up, g.down = down, g.pux0 = pux0, g.puy0 = puy0, g.pdx0 = pdx0, g.pdy0 = pdy0;
+  g.kuy = filter_h(fu), g.kux = filter_w(fu), g.kdy = filter_h(fd), g.kdx = filter_w(fd);
+  g.sep_u = fu.dim() == 1, g.sep_d = fd.dim() == 1, g.flip = flip;
+  g.gain_u = gain_u, g.gain_d = gain_d, g.gain = gain, g.slope = slope, g.clamp = clamp;
+  g.Hi = flrelu_mid_size(g.H, up, puy0, puy1, g.kuy);
+  g.Wi = flrelu_mid_size(g.W, up, pux0, pux1, g.kux);
+  g.Ho = flrelu_out_size(g.Hi, down, pdy0, pdy1, g.kdy);
+  g.Wo = flrelu_out_size(g.Wi, down, pdx0, pdx1, g.kdx);
+  TORCH_CHECK(g.Hi >= 1 && g.Wi >= 1 && g.Ho >= 1 && g.Wo >= 1,
+              "ganctl::filtered_lrelu: padding/cropping leaves an empty output");
+  return g;
+}
+
+std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu(
+    const at::Tensor& x_in, const at::Tensor& fu, const at::Tensor& fd, const std::optional<at::Tensor>& b,
+    const std::optional<at::Tensor>& si, int64_t up, int64_t down, int64_t pux0, int64_t pux1, int64_t puy0,
+    int64_t puy1, int64_t pdx0, int64_t pdx1, int64_t pdy0, int64_t pdy1, double gain_u, double gain_d, double gain,
+    double slope, double clamp, bool flip) {
+  TORCH_CHECK(x_in.is_floating_point(), "ganctl::filtered_lrelu: x must be floating point");
+  const FlreluGeometry g = filtered_lrelu_geometry(x_in, fu, fd, up, down, pux0, pux1, puy0, puy1, pdx0, pdx1, pdy0,
+                                                   pdy1, gain_u, gain_d, gain, slope, clamp, flip);
+  const at::Tensor x = x_in.contiguous();
+  const int64_t N = x.size(0), C = x.size(1);
+  const bool read = si.has_value() && si->defined();
+  const bool has_b = b.has_value() && b->defined();
+  TORCH_CHECK(!(read && has_b), "ganctl::filtered_lrelu: read mode (si given) takes no bias");
+  if (has_b) TORCH_CHECK(b->dim() == 1 && b->size(0) == C, "ganctl::filtered_lrelu: b must be 1-D with C elements");
+  at::Tensor si_in;
+  if (read) {
+    TORCH_CHECK(si->scalar_type() == at::kByte && si->dim() == 4 && si->size(0) == N && si->size(1) == C &&
+                    si->size(2) == g.Hi && si->size(3) == g.Wi,
+                "ganctl::filtered_lrelu: si must be uint8 [N, C, Hi, Wi] of the forward pass");
+    si_in = si->contiguous();
+  }
+  at::Tensor y = at::empty({N, C, g.Ho, g.Wo}, x.options());
+  at::Tensor si_out = read ? at::empty({0}, x.options().dtype(at::kByte))
+                           : at::zeros({N, C, g.Hi, g.Wi}, x.options().dtype(at::kByte));
+  if (N * C == 0) return {y, si_out};
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ganctl_filtered_lrelu_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const std::vector<acc_t> wu = correlation_taps<acc_t>(fu, flip), wd = correlation_taps<acc_t>(fd, flip);
+    std::vector<acc_t> bias;
+    if (has_b) {
+      const at::Tensor bd = b->to(at::kCPU, at::kDouble).contiguous();
+      for (int64_t c = 0; c < C; ++c) bias.push_back(acc_t(bd.data_ptr<double>()[c]));
+    }
+    run_plane_kernel<scalar_t>(g, x.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+                               read ? nullptr : si_out.data_ptr<uint8_t>(), read ? si_in.data_ptr<uint8_t>() : nullptr,
+                               bias, (int)C, wu, wd, N * C);
+  });
+  return {y, si_out};
+}
+
+}  // namespace ganctl
