@@ -1,9 +1,10 @@
 // The CUDA side of ganctl's ops as ATen kernels: argument checks, layouts, device guard and stream, then the raw
-// launchers of bias_act_cuda.cu / upfirdn2d_cuda.cu; registered for the CUDA dispatch key. CUDA builds only.
+// launchers of bias_act_cuda.cu / upfirdn2d_cuda.cu / filtered_lrelu_cuda.cu; registered for the CUDA dispatch key. CUDA builds only.
 #define GANCTL_WITH_CUDA_LAUNCHERS
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -101,6 +102,45 @@ at::Tensor upfirdn2d_cuda(const at::Tensor& x_in, const at::Tensor& f_in, int64_
   return y;
 }
 
+std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cuda(
+    const at::Tensor& x_in, const at::Tensor& fu_in, const at::Tensor& fd_in, const std::optional<at::Tensor>& b,
+    const std::optional<at::Tensor>& si, int64_t up, int64_t down, int64_t pux0, int64_t pux1, int64_t puy0,
+    int64_t puy1, int64_t pdx0, int64_t pdx1, int64_t pdy0, int64_t pdy1, double gain_u, double gain_d, double gain,
+    double slope, double clamp, bool flip) {
+  TORCH_CHECK(x_in.is_cuda(), "ganctl::filtered_lrelu: x must be a CUDA tensor");
+  const FlreluGeometry g = filtered_lrelu_geometry(x_in, fu_in, fd_in, up, down, pux0, pux1, puy0, puy1, pdx0, pdx1,
+                                                   pdy0, pdy1, gain_u, gain_d, gain, slope, clamp, flip);
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const DType dt = dtype_of(x_in);
+  const at::Tensor x = x_in.contiguous();
+  const at::Tensor fu = fu_in.to(x.device(), at::kFloat).contiguous(), fd = fd_in.to(x.device(), at::kFloat).contiguous();
+  const int64_t N = x.size(0), C = x.size(1);
+  const bool read = si.has_value() && si->defined();
+  const bool has_b = b.has_value() && b->defined();
+  TORCH_CHECK(!(read && has_b), "ganctl::filtered_lrelu: read mode (si given) takes no bias");
+  TORCH_CHECK(fu.numel() + fd.numel() <= 4096, "ganctl::filtered_lrelu: filters too large for the CUDA kernel");
+  at::Tensor bias, si_in;
+  if (has_b) {
+    TORCH_CHECK(b->dim() == 1 && b->size(0) == C, "ganctl::filtered_lrelu: b must be 1-D with C elements");
+    bias = b->to(x.device(), dt == kF64 ? at::kDouble : at::kFloat).contiguous();
+  }
+  if (read) {
+    TORCH_CHECK(si->scalar_type() == at::kByte && si->dim() == 4 && si->size(0) == N && si->size(1) == C &&
+                    si->size(2) == g.Hi && si->size(3) == g.Wi,
+                "ganctl::filtered_lrelu: si must be uint8 [N, C, Hi, Wi] of the forward pass");
+    si_in = si->to(x.device()).contiguous();
+  }
+  at::Tensor y = at::empty({N, C, g.Ho, g.Wo}, x.options());
+  at::Tensor si_out = read ? at::empty({0}, x.options().dtype(at::kByte))
+                           : at::zeros({N, C, g.Hi, g.Wi}, x.options().dtype(at::kByte));
+  if (N * C == 0) return {y, si_out};
+  C10_CUDA_CHECK(launch_filtered_lrelu(dt, y.data_ptr(), read ? nullptr : si_out.data_ptr<uint8_t>(),
+                                       read ? si_in.data_ptr<uint8_t>() : nullptr, x.data_ptr(),
+                                       has_b ? bias.data_ptr() : nullptr, fu.data_ptr<float>(), fd.data_ptr<float>(),
+                                       N * C, (int)C, g, c10::cuda::getCurrentCUDAStream()));
+  return {y, si_out};
+}
+
 }  // namespace
 }  // namespace ganctl
 
@@ -108,4 +148,5 @@ TORCH_LIBRARY_IMPL(ganctl, CUDA, m) {
   m.impl("bias_act", &ganctl::bias_act_cuda);
   m.impl("bias_act_grad", &ganctl::bias_act_grad_cuda);
   m.impl("upfirdn2d", &ganctl::upfirdn2d_cuda);
+  m.impl("filtered_lrelu", &ganctl::filtered_lrelu_cuda);
 }

@@ -20,4 +20,15 @@ int emu_upfirdn2d(int dt, void* y, const void* x, const float* f, int64_t total,
   return ganctl::launch_upfirdn2d(ganctl::DType(dt), y, x, f, total, g, gain, nullptr);
 }
 
+// geom: H, W, Hi, Wi, Ho, Wo, up, down, pux0, puy0, pdx0, pdy0, kux, kuy, kdx, kdy, sep_u, sep_d, flip;
+// gains: gain_u, gain_d, gain, slope, clamp (FlreluGeometry's order).
+int emu_filtered_lrelu(int dt, void* y, uint8_t* si_out, const uint8_t* si_in, const void* x, const void* b,
+                       const float* fu, const float* fd, int64_t planes, int C, const int* geom, const double* gains) {
+  ganctl::FlreluGeometry g{geom[0],  geom[1],  geom[2],  geom[3],  geom[4],      geom[5],      geom[6],
+                           geom[7],  geom[8],  geom[9],  geom[10], geom[11],     geom[12],     geom[13],
+                           geom[14], geom[15], geom[16] != 0, geom[17] != 0, geom[18] != 0, gains[0],
+                           gains[1], gains[2], gains[3], gains[4]};
+  return ganctl::launch_filtered_lrelu(ganctl::DType(dt), y, si_out, si_in, x, b, fu, fd, planes, C, g, nullptr);
+}
+
 }  // extern "C"

@@ -1,5 +1,6 @@
-"""filtered_lrelu: the reference against its definition (dense loops), the native route against the reference
-(forward, backward, double backward), sizes, and bad arguments."""
+"""filtered_lrelu: the reference against its definition (dense loops), the fused native kernel against the reference
+over a battery of geometries (forward, backward, double backward, gradcheck), opcheck of the custom op, sizes, and
+bad arguments. The same battery runs the CUDA kernel under emulation (test_cuda_emulated.py)."""
 
 from __future__ import annotations
 
@@ -74,26 +75,86 @@ def test_reference_matches_definition(case):
     np.testing.assert_allclose(y.numpy(), want, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.usefixtures("native_ops")
-@pytest.mark.parametrize("case", CASES[:4])
-def test_native_matches_reference_to_second_order(case):
-    up, down, pad, _, _, clamp = case
-    x, b, fu, fd = _inputs(case, seed=1)
-    assert_native_matches_ref(lambda x, b, impl: ops.filtered_lrelu(x, fu, fd, b, up=up, down=down, padding=pad,
-                                                                    clamp=clamp, impl=impl), [x, b])
+# The fused kernel's battery: (name, shape, up, down, padding, fu, fd, clamp, slope, gain, bias, flip). fu / fd: an int
+# = 1-D separable taps (NVlabs' -t), a pair = a 2-D filter (-r's radial down filter), None = identity.
+BATTERY = [
+    ("t_up2_down2", (2, 3, 12, 11), 2, 2, (5, 4, 5, 4), 12, 12, None, 0.2, math.sqrt(2), True, False),
+    ("t_clamp", (1, 2, 9, 10), 2, 2, (5, 4, 5, 4), 12, 12, 0.3, 0.2, math.sqrt(2), True, False),
+    ("up2_down1", (2, 3, 12, 11), 2, 1, (3, 3, 2, 4), 8, 4, 0.7, 0.2, math.sqrt(2), True, False),
+    ("r_radial_down", (2, 3, 12, 11), 1, 2, (4, 5, 4, 5), 1, (12, 12), 1.5, 0.2, math.sqrt(2), True, False),
+    ("up4_down2", (1, 2, 7, 8), 4, 2, (9, 8, 9, 8), 24, 12, None, 0.2, math.sqrt(2), True, False),
+    ("torgb_identity", (2, 3, 5, 4), 1, 1, 0, None, None, 256.0, 1.0, 1.0, True, False),
+    ("2d_both_slope0_nobias", (1, 2, 7, 9), 2, 2, (2, 3, 1, 4), (6, 6), (5, 5), None, 0.0, math.sqrt(2), False, False),
+    ("up4_short_phase_crop_flip", (1, 2, 6, 7), 4, 1, (-1, 2, 3, -2), 9, 3, 0.5, 0.2, 1.3, True, True),
+    ("filters_only_pad", (2, 1, 5, 5), 1, 1, (2, 2, 2, 2), 5, 3, None, 0.0, 1.0, True, False),
+    ("nonsquare_2d_odd", (1, 1, 5, 6), 2, 2, (1, 2, 0, 3), 4, (3, 4), 0.8, 0.2, math.sqrt(2), True, True),
+]
+
+
+def _filter(spec, g):
+    if spec is None:
+        return None
+    f = torch.rand(*((spec,) if isinstance(spec, int) else spec), generator=g) + 0.05
+    return f / f.sum()
+
+
+def battery_inputs(case, dtype=torch.float64, seed=0):
+    """x, b (or None), fu, fd (float32, as setup_filter gives them) and the op's keyword arguments."""
+    _, shape, up, down, pad, fu, fd, clamp, slope, gain, bias, flip = case
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype)
+    b = torch.randn(shape[1], generator=g, dtype=torch.float64).to(dtype) if bias else None
+    kw = dict(up=up, down=down, padding=pad, gain=gain, slope=slope, clamp=clamp, flip_filter=flip)
+    return x, b, _filter(fu, g), _filter(fd, g), kw
 
 
 @pytest.mark.usefixtures("native_ops")
-def test_native_float32_forward_and_backward():
-    x, b, fu, fd = _inputs(CASES[0], dtype=torch.float32, seed=2)
+@pytest.mark.parametrize("case", BATTERY, ids=[c[0] for c in BATTERY])
+def test_fused_matches_reference_to_second_order(case):
+    x, b, fu, fd, kw = battery_inputs(case, seed=3)
+    fn = lambda x, b, impl: ops.filtered_lrelu(x, fu, fd, b, impl=impl, **kw)  # noqa: E731
+    if b is None:
+        assert_native_matches_ref(lambda x, impl: fn(x, None, impl), [x])
+    else:
+        assert_native_matches_ref(fn, [x, b])
+
+
+@pytest.mark.usefixtures("native_ops")
+def test_fused_gradcheck_and_gradgradcheck():
+    x, b, fu, fd, kw = battery_inputs(BATTERY[9], seed=4)
+    fn = lambda x, b: ops.filtered_lrelu(x, fu, fd, b, impl="native", **kw)  # noqa: E731
     x.requires_grad_(True)
-    outs = []
-    for impl in ("native", "ref"):
-        y = ops.filtered_lrelu(x, fu, fd, b, up=2, down=2, padding=(5, 4, 5, 4), clamp=256, impl=impl)
-        (gx,) = torch.autograd.grad(y.square().sum(), x)
-        outs.append((y, gx))
-    torch.testing.assert_close(outs[0][0], outs[1][0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(outs[0][1], outs[1][1], atol=1e-4, rtol=1e-5)
+    b.requires_grad_(True)
+    assert torch.autograd.gradcheck(fn, (x, b))
+    assert torch.autograd.gradgradcheck(fn, (x, b))
+
+
+@pytest.mark.usefixtures("native_ops")
+def test_fused_float32_layouts():
+    """fp32 at a StyleGAN3-t layer's geometry; channels-last and strided inputs give the same values."""
+    x, b, fu, fd, kw = battery_inputs(BATTERY[0], dtype=torch.float32, seed=5)
+    want = ops.filtered_lrelu(x.double(), fu, fd, b.double(), impl="ref", **kw)
+    big = torch.zeros(*x.shape[:-1], 2 * x.shape[-1])
+    big[..., ::2] = x
+    for xl in (x, x.contiguous(memory_format=torch.channels_last), big[..., ::2]):
+        y = ops.filtered_lrelu(xl, fu, fd, b, impl="native", **kw)
+        assert y.dtype == torch.float32 and y.is_contiguous()
+        torch.testing.assert_close(y.double(), want, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.usefixtures("native_ops")
+def test_opcheck_forward_and_read_mode():
+    """torch.library.opcheck on both modes: schema, fake kernel (shapes of y and the mask), autograd registration."""
+    op = torch.ops.ganctl.filtered_lrelu
+    x, b, fu, fd, _ = battery_inputs(BATTERY[2], dtype=torch.float32, seed=6)
+    x.requires_grad_(True)
+    b.requires_grad_(True)
+    args = (x, fu, fd, b, None, 2, 1, 3, 3, 2, 4, 0, 0, 0, 0, 4.0, 1.0, math.sqrt(2), 0.2, 0.7, False)
+    torch.library.opcheck(op, args)
+    _, si = op(*args)
+    assert si.dtype == torch.uint8 and tuple(si.shape) == (2, 3, 12 * 2 + 6 - 7, 11 * 2 + 6 - 7)
+    dy = torch.randn(2, 3, si.shape[2] - 3, si.shape[3] - 3, requires_grad=True)
+    torch.library.opcheck(op, (dy, fd, fu, None, si, 1, 2, 3, 3, 3, 3, 4, 3, 5, 2, 1.0, 4.0, 1.4, 0.2, -1.0, True))
 
 
 @pytest.mark.parametrize("kwargs,match", [
