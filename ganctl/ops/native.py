@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import torch
 
+from ganctl.ops.reference import filter_hw as _filter_hw
+from ganctl.ops.reference import filtered_lrelu_sizes, upfirdn2d_grad_padding  # noqa: F401 (re-exported)
+
 _ops = torch.ops.ganctl
 
 
@@ -50,19 +53,6 @@ def _upfirdn2d_fake(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, fl
     Ho = _out_size(H, upy, downy, pady0, pady1, f.shape[0])
     Wo = _out_size(W, upx, downx, padx0, padx1, f.shape[1])
     return x.new_empty((N, C, Ho, Wo))
-
-
-def _filter_hw(f) -> tuple[int, int]:
-    return (f.shape[0], f.shape[0]) if f.dim() == 1 else (f.shape[0], f.shape[1])
-
-
-def filtered_lrelu_sizes(in_hw, fu, fd, up, down, pu, pd) -> tuple[tuple[int, int], tuple[int, int]]:
-    """((Hi, Wi), (Ho, Wo)) of ganctl::filtered_lrelu: its intermediate and its output (ganctl_ops.h)."""
-    (H, W), (kuy, kux), (kdy, kdx) = in_hw, _filter_hw(fu), _filter_hw(fd)
-    pux0, pux1, puy0, puy1 = pu
-    pdx0, pdx1, pdy0, pdy1 = pd
-    Hi, Wi = H * up + puy0 + puy1 - kuy + 1, W * up + pux0 + pux1 - kux + 1
-    return (Hi, Wi), ((Hi + pdy0 + pdy1 - kdy + down) // down, (Wi + pdx0 + pdx1 - kdx + down) // down)
 
 
 @torch.library.register_fake("ganctl::filtered_lrelu")
@@ -125,18 +115,6 @@ def _upfirdn2d_setup(ctx, inputs, output):
     ctx.save_for_backward(f)
     ctx.params = (upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip, gain)
     ctx.in_hw = (x.shape[2], x.shape[3])
-
-
-def upfirdn2d_grad_padding(in_hw, out_hw, f_hw, up, down, pad) -> tuple[int, int, int, int]:
-    """Padding that makes upfirdn2d(dy, flipped f, up=down, down=up) the exact adjoint, with output size in_hw."""
-    (H, W), (Ho, Wo), (fh, fw) = in_hw, out_hw, f_hw
-    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, pad
-    return (
-        fw - px0 - 1,
-        W * upx - Wo * downx + px0 - upx + 1,
-        fh - py0 - 1,
-        H * upy - Ho * downy + py0 - upy + 1,
-    )
 
 
 def _upfirdn2d_backward(ctx, dy):

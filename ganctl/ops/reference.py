@@ -217,6 +217,32 @@ def filtered_lrelu_out_size(in_hw, fu, fd, up, down, padding) -> tuple[int, int]
             (w * up + px0 + px1 - (fu_w - 1) - (fd_w - 1) + down - 1) // down)
 
 
+def upfirdn2d_grad_padding(in_hw, out_hw, f_hw, up, down, pad) -> tuple[int, int, int, int]:
+    """Padding that makes upfirdn2d(dy, flipped f, up=down, down=up) the exact adjoint, with output size in_hw."""
+    (H, W), (Ho, Wo), (fh, fw) = in_hw, out_hw, f_hw
+    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, pad
+    return (
+        fw - px0 - 1,
+        W * upx - Wo * downx + px0 - upx + 1,
+        fh - py0 - 1,
+        H * upy - Ho * downy + py0 - upy + 1,
+    )
+
+
+def filter_hw(f) -> tuple[int, int]:
+    """(h, w) of a 1-D (separable) or 2-D filter tensor."""
+    return (f.shape[0], f.shape[0]) if f.dim() == 1 else (f.shape[0], f.shape[1])
+
+
+def filtered_lrelu_sizes(in_hw, fu, fd, up, down, pu, pd) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((Hi, Wi), (Ho, Wo)) of ganctl::filtered_lrelu: its intermediate and its output (ganctl_ops.h)."""
+    (H, W), (kuy, kux), (kdy, kdx) = in_hw, filter_hw(fu), filter_hw(fd)
+    pux0, pux1, puy0, puy1 = pu
+    pdx0, pdx1, pdy0, pdy1 = pd
+    Hi, Wi = H * up + puy0 + puy1 - kuy + 1, W * up + pux0 + pux1 - kux + 1
+    return (Hi, Wi), ((Hi + pdy0 + pdy1 - kdy + down) // down, (Wi + pdx0 + pdx1 - kdx + down) // down)
+
+
 def check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp) -> None:
     if x.ndim != 4:
         raise ValueError(f"filtered_lrelu: x must be NCHW, got shape {tuple(x.shape)}")

@@ -16,6 +16,7 @@ The tensor preparation mirrors native/ops_cuda.cpp: the same launcher arguments 
 from __future__ import annotations
 
 import ctypes
+import math
 import glob
 import hashlib
 import os
@@ -34,7 +35,7 @@ from ganctl.ops import reference as ref
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "native"
 WRAPPER = Path(__file__).resolve().parent / "emulated_launchers.cpp"
-SOURCES = [NATIVE / "bias_act_cuda.cu", NATIVE / "upfirdn2d_cuda.cu", WRAPPER]
+SOURCES = [NATIVE / "bias_act_cuda.cu", NATIVE / "upfirdn2d_cuda.cu", NATIVE / "filtered_lrelu_cuda.cu", WRAPPER]
 HEADERS = [NATIVE / n for n in ("ganctl_ops.h", "cuda_types.cuh", "cuda_emulation.h")]
 CXX = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
 # GANCTL_MAX_GRID_Z=4: the tiled upfirdn2d kernel's loop over planes beyond gridDim.z (65535 on the GPU) runs here
@@ -72,7 +73,7 @@ pytestmark = pytest.mark.skipif(CXX is None or not INCLUDES,
 
 @pytest.fixture(scope="module")
 def emu():
-    """Build (or reuse) the emulated library: two sources compiled in parallel, ~15 s on 2 cores."""
+    """Build (or reuse) the emulated library: the sources compiled two at a time, ~25 s on 2 cores."""
     h = hashlib.sha256()
     for p in SOURCES + HEADERS:
         h.update(p.name.encode() + b"\0" + p.read_bytes())
@@ -103,6 +104,8 @@ def emu():
     vp, i64, f64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double, ctypes.c_int
     so.emu_bias_act.argtypes = [i32, i32, i32, vp, vp, vp, vp, vp, i64, i64, i64, f64, f64, f64]
     so.emu_upfirdn2d.argtypes = [i32, vp, vp, vp, i64, ctypes.POINTER(i32), i32, f64]
+    so.emu_filtered_lrelu.argtypes = [i32, vp, vp, vp, vp, vp, vp, vp, i64, i32, ctypes.POINTER(i32),
+                                      ctypes.POINTER(f64)]
     return so
 
 
@@ -372,3 +375,95 @@ def test_upfirdn2d_emulated_filter_size_limit(emu):
     close(y, ref.upfirdn2d_ref(x.double(), f, 1, 1, (64, 64, 48, 48)), torch.float32, "96x128 filter")
     err, _ = emu_upfirdn2d(emu, x, torch.rand(97, 128), 1, 1, (64, 64, 48, 48), False, 1.0)
     assert err != 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# filtered_lrelu
+
+
+def emu_filtered_lrelu(lib, x, fu, fd, b, si, up, down, pu, pd, gain_u, gain_d, gain, slope, clamp, flip):
+    """The launcher call of ops_cuda.cpp's filtered_lrelu_cuda: (y, mask; None in read mode). fu/fd: 1-D or 2-D."""
+    N, C, H, W = x.shape
+    x = x.contiguous()
+    fu, fd = fu.float().contiguous(), fd.float().contiguous()
+    (Hi, Wi), (Ho, Wo) = ref.filtered_lrelu_sizes((H, W), fu, fd, up, down, pu, pd)
+    y = torch.full((N, C, Ho, Wo), float("nan"), dtype=x.dtype)  # NaN: unwritten outputs show
+    mask = None if si is not None else torch.zeros((N, C, Hi, Wi), dtype=torch.uint8)
+    if b is not None:
+        b = b.to(torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
+    kh = lambda f: (f.shape[0], f.shape[0]) if f.ndim == 1 else tuple(f.shape)  # noqa: E731
+    (kuy, kux), (kdy, kdx) = kh(fu), kh(fd)
+    geom = (ctypes.c_int * 19)(H, W, Hi, Wi, Ho, Wo, up, down, pu[0], pu[2], pd[0], pd[2], kux, kuy, kdx, kdy,
+                               int(fu.ndim == 1), int(fd.ndim == 1), int(flip))
+    gains = (ctypes.c_double * 5)(gain_u, gain_d, gain, slope, clamp)
+    err = lib.emu_filtered_lrelu(DT[x.dtype], ptr(y), ptr(mask), ptr(si), ptr(x), ptr(b), ptr(fu), ptr(fd), N * C, C,
+                                 geom, gains)
+    assert err == 0, f"launch error {err}"
+    return y, mask
+
+
+def _battery():
+    from test_filtered_lrelu import BATTERY, battery_inputs
+
+    return BATTERY, battery_inputs
+
+
+FLRELU_BATTERY, flrelu_inputs = _battery()
+
+
+def emu_flrelu_forward_backward(lib, case, dtype):
+    """Forward (write mode) and the gradient w.r.t. x (read mode, the op's backward as native.py composes it) of the
+    emulated kernel, and the reference's, for dy = a fixed random tensor."""
+    x, b, fu, fd, kw = flrelu_inputs(case, dtype=dtype, seed=11)
+    up, down, flip = kw["up"], kw["down"], kw["flip_filter"]
+    pu = ref.as_padding(kw["padding"])
+    one = torch.ones(1)
+    fu_, fd_ = (one if fu is None else fu), (one if fd is None else fd)
+    clamp = -1.0 if kw["clamp"] is None else kw["clamp"]
+    y, si = emu_filtered_lrelu(lib, x, fu_, fd_, b, None, up, down, pu, (0, 0, 0, 0), up * up, 1.0, kw["gain"],
+                               kw["slope"], clamp, flip)
+    xr = x.double().requires_grad_(True)
+    want = ref.filtered_lrelu_ref(xr, fu, fd, None if b is None else b.double(), **kw)
+    dy = torch.randn(want.shape, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    (gx_want,) = torch.autograd.grad(want, xr, dy)
+    hw = lambda f: (f.shape[0], f.shape[0]) if f.ndim == 1 else tuple(f.shape)  # noqa: E731
+    mid = tuple(si.shape[2:])
+    q = ref.upfirdn2d_grad_padding(mid, tuple(want.shape[2:]), hw(fd_), (1, 1), (down, down), (0, 0, 0, 0))
+    r = ref.upfirdn2d_grad_padding(tuple(x.shape[2:]), mid, hw(fu_), (up, up), (1, 1), pu)
+    gx, none = emu_filtered_lrelu(lib, dy.to(dtype), fd_, fu_, None, si, down, up, q, r, 1.0, up * up, kw["gain"],
+                                  kw["slope"], -1.0, not flip)
+    assert none is None
+    return y, want.detach(), gx, gx_want
+
+
+@pytest.mark.parametrize("case", FLRELU_BATTERY, ids=[c[0] for c in FLRELU_BATTERY])
+def test_filtered_lrelu_emulated_fp32(emu, case):
+    """Forward and its gradient (read mode with the forward's mask) over the battery of geometries."""
+    y, want, gx, gx_want = emu_flrelu_forward_backward(emu, case, torch.float32)
+    assert y.shape == want.shape and gx.shape == gx_want.shape
+    close(y, want, torch.float32, f"{case[0]} forward")
+    close(gx, gx_want, torch.float32, f"{case[0]} grad")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+def test_filtered_lrelu_emulated_other_dtypes(emu, dtype):
+    """fp16 / bf16 in and out with fp32 accumulation, fp64 throughout: -t, -r and 2-D geometries. The tolerance
+    allows for the input's rounding being amplified by the filters' gain (up to ~4x for up 2 / down 2)."""
+    for case in (FLRELU_BATTERY[0], FLRELU_BATTERY[3], FLRELU_BATTERY[6]):
+        y, want, gx, gx_want = emu_flrelu_forward_backward(emu, case, dtype)
+        assert y.dtype == gx.dtype == dtype
+        # the reference ran on the rounded input (flrelu_inputs rounds x, b to dtype before widening)
+        factor = 1 if dtype == torch.float64 else 4
+        scale = max(1.0, want.abs().max().item())
+        tol = TOL[dtype] * factor
+        torch.testing.assert_close(y.double(), want, atol=tol * scale, rtol=tol)
+        scale = max(1.0, gx_want.abs().max().item())
+        torch.testing.assert_close(gx.double(), gx_want, atol=tol * scale, rtol=tol)
+
+
+def test_filtered_lrelu_emulated_many_planes_and_tiles(emu):
+    """More planes than gridDim.z (4 here) and several 32 x 16 tiles per plane (halo, partial last tiles)."""
+    case = ("tiles", (2, 3, 40, 37), 2, 2, (5, 4, 5, 4), 12, 12, 0.8, 0.2, math.sqrt(2), True, False)
+    y, want, gx, gx_want = emu_flrelu_forward_backward(emu, case, torch.float32)
+    close(y, want, torch.float32, "forward")
+    close(gx, gx_want, torch.float32, "grad")
