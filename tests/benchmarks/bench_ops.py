@@ -5,7 +5,13 @@ batch of 32 runs; on CPU the batch is reduced (--cpu-batch, default 2) so a 2-co
 GB/s counts minimum bytes as FACTS.md does: bias_act (lrelu, gain, clamp) = 5 tensor passes; upfirdn2d with the
 [1,3,3,1] filter = 2 x (input + output).
 
-Usage: python tests/benchmarks/bench_ops.py [--device cpu|cuda] [--cpu-batch 2] [--reps 5] [--tiny]
+filtered_lrelu rows (--flrelu): the layers of stylegan3-t / -r at 256 (channel_base 16384; shapes, filters and
+paddings taken from ganctl.models.stylegan3's own layers), forward + backward (x and bias) of the fused kernel vs the
+composed native path (bias_act + upfirdn2d x 2, materialising the upsampled intermediate) vs the reference. On CPU
+the batch is 1 and the channels are divided by --cpu-channels-div (default 4): the time per element is what is
+compared.
+
+Usage: python tests/benchmarks/bench_ops.py [--device cpu|cuda] [--cpu-batch 2] [--reps 5] [--tiny | --flrelu]
 """
 
 from __future__ import annotations
@@ -90,12 +96,69 @@ def run_row(op, dtype, shape, kw, device, reps):
     return ref_ms, nat_ms, nbytes / (nat_ms * 1e-3) / 1e9
 
 
+def flrelu_rows(channels_div: int):
+    """(name, shape, layer) of distinct stylegan3 layer geometries at 256: -t layers 0, 3, 6, 8, 10, 11, 13, 14 and
+    -r layers 0 and 8 (the 12x12 radial down filter)."""
+    from ganctl.models.stylegan3.filters import layer_schedule
+    from ganctl.models.stylegan3.synthesis import SynthesisLayer
+
+    specs = layer_schedule(256, 3, channel_base=16384).layers
+    rows = []
+    for cfg, idx in [("t", i) for i in (0, 3, 6, 8, 10, 11, 13, 14)] + [("r", 0), ("r", 8)]:
+        r = cfg == "r"
+        layer = SynthesisLayer(512, specs[idx], conv_kernel=1 if r else 3, use_radial_filters=r)
+        size = layer.in_size + layer.conv_kernel - 1
+        ch = max(1, layer.out_channels // channels_div)
+        rows.append((f"{cfg}-L{idx}", (1, ch, size, size), layer))
+    return rows
+
+
+def run_flrelu_row(shape, layer, device, dtype, reps, with_ref=True):
+    from ganctl.ops import native
+    from ganctl.ops.reference import as_padding
+
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(shape, generator=gen).to(device=device, dtype=dtype).requires_grad_(True)
+    b = torch.randn(shape[1], generator=gen).to(device=device, dtype=dtype).requires_grad_(True)
+    fu = None if layer.up_filter is None else layer.up_filter.to(device)
+    fd = None if layer.down_filter is None else layer.down_filter.to(device)
+    gain, slope = (1.0, 1.0) if layer.is_torgb else (2 ** 0.5, 0.2)
+    kw = dict(up=layer.up_factor, down=layer.down_factor, padding=layer.padding, gain=gain, slope=slope, clamp=256)
+    fused = lambda x: ops.filtered_lrelu(x, fu, fd, b, impl="native", **kw)  # noqa: E731
+    composed = lambda x: native.filtered_lrelu_composed(x, fu, fd, b, kw["up"], kw["down"],  # noqa: E731
+                                                        as_padding(kw["padding"]), gain, slope, 256,
+                                                        False)
+    ref = lambda x: ops.filtered_lrelu(x, fu, fd, b, impl="ref", **kw)  # noqa: E731
+    dy = torch.randn(fused(x.detach()).shape, generator=gen).to(device=device, dtype=dtype)
+    fused_ms = time_fwd_bwd(fused, x, [b], dy, device, reps)
+    comp_ms = time_fwd_bwd(composed, x, [b], dy, device, reps)
+    ref_ms = time_fwd_bwd(ref, x, [b], dy, device, reps) if with_ref else float("nan")
+    return ref_ms, comp_ms, fused_ms
+
+
+def main_flrelu(args, device):
+    div = 1 if device.type == "cuda" else args.cpu_channels_div
+    dtypes = [torch.float32] + ([torch.float16] if device.type == "cuda" else [])
+    print(f"# filtered_lrelu fwd+bwd, stylegan3 256 layers (channels / {div})")
+    print(f"{'layer':7s} {'dtype':8s} {'shape':16s} {'up':>2s} {'dn':>2s} {'fd':>6s} {'ref ms':>9s} {'composed ms':>12s} "
+          f"{'fused ms':>9s} {'vs ref':>7s} {'vs comp':>8s}")
+    for name, shape, layer in flrelu_rows(div):
+        for dtype in dtypes:
+            ref_ms, comp_ms, fused_ms = run_flrelu_row(shape, layer, device, dtype, args.reps)
+            fdesc = "-" if layer.down_filter is None else "x".join(map(str, layer.down_filter.shape))
+            print(f"{name:7s} {str(dtype).replace('torch.', ''):8s} {'x'.join(map(str, shape)):16s} "
+                  f"{layer.up_factor:2d} {layer.down_factor:2d} {fdesc:>6s} {ref_ms:9.2f} {comp_ms:12.2f} "
+                  f"{fused_ms:9.2f} {ref_ms / fused_ms:6.2f}x {comp_ms / fused_ms:7.2f}x", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--cpu-batch", type=int, default=2)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--tiny", action="store_true", help="the stylegan-tiny shapes (full batch 32) instead")
+    ap.add_argument("--flrelu", action="store_true", help="filtered_lrelu on the stylegan3 256 layers instead")
+    ap.add_argument("--cpu-channels-div", type=int, default=4)
     args = ap.parse_args()
     device = torch.device(args.device)
     st = ops.status(build=True)["upfirdn2d"]
@@ -107,6 +170,8 @@ def main():
         machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"# bench_ops  {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  device: {machine}  "
           f"torch {torch.__version__}")
+    if args.flrelu:
+        return main_flrelu(args, device)
     print(f"{'op':10s} {'dtype':8s} {'shape':18s} {'args':26s} {'ref ms':>9s} {'native ms':>10s} {'speedup':>8s} "
           f"{'native GB/s':>11s}")
     for op, dtype, shape, kw in (TINY_ROWS if args.tiny else ROWS):
