@@ -6,9 +6,10 @@
 // separable up filter its horizontal (polyphase) pass is done once per input row. The intermediate is then produced
 // one row at a time, in the order stage 2 consumes it, into a ring of kdy rows (the down filter's height): each
 // intermediate row is computed exactly once, goes through the activation (writing or reading its mask row), and is
-// dropped as soon as the last output row that reads it is done. Stage 2 runs per output row: a vertical pass over
-// the ring (separable fd) then the horizontal pass with the down-sampling stride, or the 2-D taps directly (-r's
-// radial filter). Everything accumulates in double for double inputs, float otherwise.
+// dropped as soon as the last output row that reads it is done. Ring rows are stored split by column phase (mod
+// down), so stage 2 - per output row a vertical pass over the ring (separable fd) then the horizontal taps, or the
+// 2-D taps directly (-r's radial filter) - is all unit-stride axpys; stage 1 likewise groups intermediate columns by
+// their polyphase phase. Everything accumulates in double for double inputs, float otherwise.
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -17,6 +18,7 @@
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "ganctl_ops.h"
@@ -24,6 +26,8 @@
 
 namespace ganctl {
 namespace {
+
+constexpr int kMaxTaps = 64;  // per filter axis (the tap pointer arrays below are this long)
 
 // Correlation-form taps of a filter (1-D or 2-D) as acc_t, flipped unless `flip` (the filters arrive in convolution
 // form, as upfirdn2d takes them).
@@ -64,6 +68,80 @@ UpAxis plan_up_axis(int o0, int o1, int up, int p0, int ntaps) {
   return a;
 }
 
+// out[i] (+)= sum_k w[k] * p[k][i] for i < n: every filter pass of this kernel is this weighted sum of K shifted rows.
+// With K a compile-time constant the k loop unrolls and the i loop vectorises with the sum in registers (one store
+// per output instead of a load-add-store per tap); StyleGAN3's filters give K = 1..12.
+template <typename acc_t, int K>
+void combine_fixed(acc_t* __restrict__ out, const acc_t* const* p, const acc_t* w, int n, bool accumulate) {
+  acc_t wr[K];
+  const acc_t* pr[K];
+  for (int k = 0; k < K; ++k) wr[k] = w[k], pr[k] = p[k];
+  if (accumulate) {
+    for (int i = 0; i < n; ++i) {
+      acc_t s = out[i];
+      for (int k = 0; k < K; ++k) s += wr[k] * pr[k][i];
+      out[i] = s;
+    }
+  } else {
+    for (int i = 0; i < n; ++i) {
+      acc_t s = acc_t(0);
+      for (int k = 0; k < K; ++k) s += wr[k] * pr[k][i];
+      out[i] = s;
+    }
+  }
+}
+
+template <typename acc_t>
+void combine(acc_t* out, const acc_t* const* p, const acc_t* w, int K, int n, bool accumulate) {
+  switch (K) {
+    case 1: return combine_fixed<acc_t, 1>(out, p, w, n, accumulate);
+    case 2: return combine_fixed<acc_t, 2>(out, p, w, n, accumulate);
+    case 3: return combine_fixed<acc_t, 3>(out, p, w, n, accumulate);
+    case 4: return combine_fixed<acc_t, 4>(out, p, w, n, accumulate);
+    case 5: return combine_fixed<acc_t, 5>(out, p, w, n, accumulate);
+    case 6: return combine_fixed<acc_t, 6>(out, p, w, n, accumulate);
+    case 7: return combine_fixed<acc_t, 7>(out, p, w, n, accumulate);
+    case 8: return combine_fixed<acc_t, 8>(out, p, w, n, accumulate);
+    case 9: return combine_fixed<acc_t, 9>(out, p, w, n, accumulate);
+    case 10: return combine_fixed<acc_t, 10>(out, p, w, n, accumulate);
+    case 11: return combine_fixed<acc_t, 11>(out, p, w, n, accumulate);
+    case 12: return combine_fixed<acc_t, 12>(out, p, w, n, accumulate);
+    default: break;
+  }
+  // Larger filters: blocks of 12 taps, the first block storing (unless accumulating), the rest adding.
+  for (int k0 = 0; k0 < K; k0 += 12) {
+    combine(out, p + k0, w + k0, std::min(12, K - k0), n, accumulate || k0 > 0);
+  }
+}
+
+// Stage 1's horizontal pass of one buffer row: out[j] (+)= sum_tx w[k0(j) + tx * up] * row[i0(j) + tx] for the ncols
+// intermediate columns. Columns j, j + up, j + 2 up, ... share a phase and read consecutive inputs, so each phase is
+// a set of unit-stride axpys into `tmp` (vectorised), then interleaved into `out`.
+template <typename acc_t>
+void up_row_pass(acc_t* __restrict__ out, const acc_t* row, const acc_t* w, int kw, int up, int ntx, const UpAxis& ax,
+                 int ncols, acc_t* __restrict__ tmp, bool accumulate) {
+  for (int s = 0; s < std::min(up, ncols); ++s) {
+    const int k0 = ax.k0[s], n = (ncols - s + up - 1) / up;
+    const acc_t* base = row + (ax.i0[s] - ax.lo);
+    const acc_t* ptrs[kMaxTaps];
+    acc_t taps[kMaxTaps];
+    int K = 0;
+    for (int tx = 0; tx < ntx && k0 + tx * up < kw; ++tx, ++K) ptrs[K] = base + tx, taps[K] = w[k0 + tx * up];
+    acc_t* dst = up == 1 ? out : tmp;
+    if (K == 0) {
+      if (!accumulate || up > 1) std::fill(dst, dst + n, acc_t(0));
+    } else {
+      combine(dst, ptrs, taps, K, n, accumulate && up == 1);
+    }
+    if (up == 1) continue;
+    if (accumulate) {
+      for (int t = 0; t < n; ++t) out[s + (size_t)t * up] += tmp[t];
+    } else {
+      for (int t = 0; t < n; ++t) out[s + (size_t)t * up] = tmp[t];
+    }
+  }
+}
+
 template <typename scalar_t>
 void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp, uint8_t* si_out, const uint8_t* si_in,
                       const std::vector<at::opmath_type<scalar_t>>& bias, int C,
@@ -80,85 +158,92 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
   const UpAxis ax = plan_up_axis(cx0, std::max(cx0, cx1), up, g.pux0, ntx);
   const UpAxis ay = plan_up_axis(ry0, std::max(ry0, ry1), up, g.puy0, nty);
   const int bw = ax.hi - ax.lo + 1, bh = ay.hi - ay.lo + 1;
-  // Polyphase taps with zeros past the filter's end, so every phase has exactly nt taps: wux[phase][t].
-  auto phase_taps = [&](int k, int phase, int t) { return phase + t * up < k; };
+  // Ring rows are stored phase-split along x: extended column c at (c % down) * half + c / down, so that stage 2's
+  // strided reads (every down-th column) become unit-stride ones.
+  const int half = (need_w + down - 1) / down, rw = half * down;
   const acc_t gain_u = acc_t(g.gain_u), gain_d = acc_t(g.gain_d), gain = acc_t(g.gain), slope = acc_t(g.slope),
               clamp = acc_t(g.clamp);
   const bool write = si_out != nullptr;
 
   at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> xb((size_t)std::max(bh, 0) * std::max(bw, 0));  // plane + bias, zero-bordered
+    std::vector<acc_t> xb((size_t)std::max(bh, 0) * std::max(bw, 0));     // plane + bias, zero-bordered
     std::vector<acc_t> hu(g.sep_u ? (size_t)std::max(bh, 0) * ncols : 0);  // separable fu: horizontal pass per row
-    std::vector<acc_t> ring((size_t)g.kdy * need_w);                      // extended-grid rows e % kdy
-    std::vector<acc_t> vrow(need_w);
-    std::vector<acc_t> trow(ncols);
+    std::vector<acc_t> ring((size_t)g.kdy * rw);                           // extended-grid rows e % kdy, split
+    std::vector<acc_t> vrow(rw), orow(g.Wo), trow(ncols), tmp(ncols + 1);
     for (int64_t plane = begin; plane < end; ++plane) {
       const scalar_t* src = xp + plane * g.H * g.W;
       const acc_t bv = bias.empty() ? acc_t(0) : bias[plane % C];
+      const int c0 = std::max(0, -ax.lo), c1 = std::max(c0, std::min(bw, g.W - ax.lo));  // interior columns
       for (int r = 0; r < bh; ++r) {
         const int iy = ay.lo + r;
         acc_t* row = xb.data() + (size_t)r * bw;
-        for (int c = 0; c < bw; ++c) {
-          const int ix = ax.lo + c;
-          row[c] = (iy >= 0 && iy < g.H && ix >= 0 && ix < g.W) ? acc_t(src[(size_t)iy * g.W + ix]) + bv : acc_t(0);
-        }
+        std::fill(row, row + bw, acc_t(0));
+        if (iy < 0 || iy >= g.H) continue;
+        const scalar_t* s_row = src + (size_t)iy * g.W + (ax.lo + c0);
+        for (int c = 0; c < c1 - c0; ++c) row[c0 + c] = acc_t(s_row[c]) + bv;
       }
       if (g.sep_u) {
-        for (int r = 0; r < bh; ++r) {
-          const acc_t* row = xb.data() + (size_t)r * bw;
-          acc_t* out = hu.data() + (size_t)r * ncols;
-          for (int j = 0; j < ncols; ++j) {
-            const int k0 = ax.k0[j];
-            const acc_t* s = row + (ax.i0[j] - ax.lo);
-            acc_t sum = acc_t(0);
-            for (int t = 0; t < ntx; ++t)
-              if (phase_taps(g.kux, k0, t)) sum += wu[k0 + t * up] * s[t];
-            out[j] = sum;
-          }
-        }
+        for (int r = 0; r < bh; ++r)
+          up_row_pass(hu.data() + (size_t)r * ncols, xb.data() + (size_t)r * bw, wu.data(), g.kux, up, ntx, ax,
+                      ncols, tmp.data(), false);
       }
       const size_t mid_plane = (size_t)plane * g.Hi * g.Wi;
       // Extended-grid row e (= intermediate row e - pdy0, zero outside [0, Hi)) into its ring slot.
       auto make_row = [&](int e) {
-        acc_t* dst = ring.data() + (size_t)(e % g.kdy) * need_w;
-        std::fill(dst, dst + need_w, acc_t(0));
+        acc_t* dst = ring.data() + (size_t)(e % g.kdy) * rw;
+        std::fill(dst, dst + rw, acc_t(0));
         const int ri = e - g.pdy0;
         if (ri < ry0 || ri >= ry1 || ncols == 0) return;
         const int jr = ri - ry0;
         const int k0y = ay.k0[jr];
         const int rb = ay.i0[jr] - ay.lo;  // first buffer row
-        std::fill(trow.begin(), trow.end(), acc_t(0));
         if (g.sep_u) {
-          for (int t = 0; t < nty; ++t) {
-            if (!phase_taps(g.kuy, k0y, t)) continue;
-            const acc_t w = wu[k0y + t * up];
-            const acc_t* __restrict__ h = hu.data() + (size_t)(rb + t) * ncols;
-            acc_t* __restrict__ tr = trow.data();
-            for (int j = 0; j < ncols; ++j) tr[j] += w * h[j];
-          }
+          const acc_t* ptrs[kMaxTaps];
+          acc_t taps[kMaxTaps];
+          int K = 0;
+          for (int t = 0; t < nty && k0y + t * up < g.kuy; ++t, ++K)
+            ptrs[K] = hu.data() + (size_t)(rb + t) * ncols, taps[K] = wu[k0y + t * up];
+          if (K == 0) std::fill(trow.begin(), trow.end(), acc_t(0));
+          else combine(trow.data(), ptrs, taps, K, ncols, false);
         } else {
-          for (int ty = 0; ty < nty; ++ty) {
-            if (!phase_taps(g.kuy, k0y, ty)) continue;
-            const acc_t* row = xb.data() + (size_t)(rb + ty) * bw;
-            const acc_t* wrow = wu.data() + (size_t)(k0y + ty * up) * g.kux;
-            for (int j = 0; j < ncols; ++j) {
-              const int k0x = ax.k0[j];
-              const acc_t* s = row + (ax.i0[j] - ax.lo);
-              acc_t sum = acc_t(0);
-              for (int tx = 0; tx < ntx; ++tx)
-                if (phase_taps(g.kux, k0x, tx)) sum += wrow[k0x + tx * up] * s[tx];
-              trow[j] += sum;
-            }
-          }
+          std::fill(trow.begin(), trow.end(), acc_t(0));
+          for (int t = 0; t < nty && k0y + t * up < g.kuy; ++t)
+            up_row_pass(trow.data(), xb.data() + (size_t)(rb + t) * bw, wu.data() + (size_t)(k0y + t * up) * g.kux,
+                        g.kux, up, ntx, ax, ncols, tmp.data(), true);
         }
-        acc_t* a = dst + (cx0 + g.pdx0);
+        // Activation in place (branch-free loops the compiler vectorises), then the split store into the ring.
+        acc_t* __restrict__ tr = trow.data();
         if (write) {
-          uint8_t* m = si_out + mid_plane + (size_t)ri * g.Wi + cx0;
-          for (int j = 0; j < ncols; ++j) a[j] = flrelu_act_write(trow[j] * gain_u, gain, slope, clamp, m + j);
+          uint8_t* __restrict__ m = si_out + mid_plane + (size_t)ri * g.Wi + cx0;
+          const acc_t lim = clamp >= acc_t(0) ? clamp : std::numeric_limits<acc_t>::infinity();
+          for (int j = 0; j < ncols; ++j) {
+            const acc_t t = tr[j] * gain_u;
+            const bool pos = t > acc_t(0);
+            const acc_t a = (pos ? t : t * slope) * gain;
+            const bool clamped = a > lim || a < -lim;
+            tr[j] = std::min(std::max(a, -lim), lim);
+            m[j] = uint8_t((pos ? 0 : kFlreluNeg) | (clamped ? kFlreluClamped : 0));
+          }
         } else {
-          const uint8_t* m = si_in + mid_plane + (size_t)ri * g.Wi + cx0;
-          for (int j = 0; j < ncols; ++j) a[j] = flrelu_act_read(trow[j] * gain_u, gain, slope, m[j]);
+          const uint8_t* __restrict__ m = si_in + mid_plane + (size_t)ri * g.Wi + cx0;
+          for (int j = 0; j < ncols; ++j) {
+            const uint8_t c = m[j];
+            const acc_t d = (c & kFlreluClamped) ? acc_t(0) : ((c & kFlreluNeg) ? slope * gain : gain);
+            tr[j] = tr[j] * gain_u * d;
+          }
         }
+        const int cbase = cx0 + g.pdx0;  // extended column of intermediate column cx0
+        for (int ph = 0; ph < down; ++ph) {
+          const int j0 = ((ph - cbase) % down + down) % down;
+          acc_t* __restrict__ d = dst + (size_t)ph * half + (cbase + j0) / down;
+          for (int j = j0, i = 0; j < ncols; j += down, ++i) d[i] = tr[j];
+        }
+      };
+      // Stage 2's horizontal taps of one (phase-split) row: o[ox] (+)= sum_kx w[kx] * row[ox * down + kx].
+      auto down_row_pass = [&](acc_t* o, const acc_t* row, const acc_t* w, bool accumulate) {
+        const acc_t* ptrs[kMaxTaps];
+        for (int kx = 0; kx < g.kdx; ++kx) ptrs[kx] = row + (size_t)(kx % down) * half + kx / down;
+        combine(o, ptrs, w, g.kdx, g.Wo, accumulate);
       };
 
       scalar_t* dst = yp + plane * g.Ho * g.Wo;
@@ -166,38 +251,17 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
       for (int oy = 0; oy < g.Ho; ++oy) {
         const int e0 = oy * down;
         for (; next_e < e0 + g.kdy; ++next_e) make_row(next_e);
-        scalar_t* out = dst + (size_t)oy * g.Wo;
+        const acc_t* rows[kMaxTaps];
+        for (int ky = 0; ky < g.kdy; ++ky) rows[ky] = ring.data() + (size_t)((e0 + ky) % g.kdy) * rw;
         if (g.sep_d) {
-          std::fill(vrow.begin(), vrow.end(), acc_t(0));
-          for (int ky = 0; ky < g.kdy; ++ky) {
-            const acc_t w = wd[ky];
-            const acc_t* __restrict__ r = ring.data() + (size_t)((e0 + ky) % g.kdy) * need_w;
-            acc_t* __restrict__ v = vrow.data();
-            for (int c = 0; c < need_w; ++c) v[c] += w * r[c];
-          }
-          for (int ox = 0; ox < g.Wo; ++ox) {
-            const acc_t* v = vrow.data() + (size_t)ox * down;
-            acc_t sum = acc_t(0);
-            for (int kx = 0; kx < g.kdx; ++kx) sum += wd[kx] * v[kx];
-            out[ox] = scalar_t(sum * gain_d);
-          }
+          combine(vrow.data(), rows, wd.data(), g.kdy, rw, false);
+          down_row_pass(orow.data(), vrow.data(), wd.data(), false);
         } else {
-          std::fill(vrow.begin(), vrow.begin() + g.Wo, acc_t(0));
-          for (int ky = 0; ky < g.kdy; ++ky) {
-            const acc_t* r = ring.data() + (size_t)((e0 + ky) % g.kdy) * need_w;
-            for (int kx = 0; kx < g.kdx; ++kx) {
-              const acc_t w = wd[(size_t)ky * g.kdx + kx];
-              const acc_t* __restrict__ s = r + kx;
-              acc_t* __restrict__ v = vrow.data();
-              if (down == 1) {
-                for (int ox = 0; ox < g.Wo; ++ox) v[ox] += w * s[ox];
-              } else {
-                for (int ox = 0; ox < g.Wo; ++ox) v[ox] += w * s[(size_t)ox * down];
-              }
-            }
-          }
-          for (int ox = 0; ox < g.Wo; ++ox) out[ox] = scalar_t(vrow[ox] * gain_d);
+          for (int ky = 0; ky < g.kdy; ++ky)
+            down_row_pass(orow.data(), rows[ky], wd.data() + (size_t)ky * g.kdx, ky > 0);
         }
+        scalar_t* out = dst + (size_t)oy * g.Wo;
+        for (int ox = 0; ox < g.Wo; ++ox) out[ox] = scalar_t(orow[ox] * gain_d);
       }
     }
   });
@@ -240,6 +304,8 @@ std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu(
   TORCH_CHECK(x_in.is_floating_point(), "ganctl::filtered_lrelu: x must be floating point");
   const FlreluGeometry g = filtered_lrelu_geometry(x_in, fu, fd, up, down, pux0, pux1, puy0, puy1, pdx0, pdx1, pdy0,
                                                    pdy1, gain_u, gain_d, gain, slope, clamp, flip);
+  TORCH_CHECK(std::max({g.kux, g.kuy, g.kdx, g.kdy}) <= kMaxTaps,
+              "ganctl::filtered_lrelu: the CPU kernel takes filters of at most 64 taps per axis");
   const at::Tensor x = x_in.contiguous();
   const int64_t N = x.size(0), C = x.size(1);
   const bool read = si.has_value() && si->defined();

@@ -96,7 +96,10 @@ def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=re
     produced a strip at a time and never stored, only a one-byte mask of it that the gradients reuse.
     """
     ref.check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp)
-    if not _use_native("filtered_lrelu", x, impl):
+    # The fused kernels take filters of up to 64 taps per axis (StyleGAN3's are at most 24): larger ones, which no
+    # network uses, take the reference.
+    too_big = max(*ref.filter_size(fu), *ref.filter_size(fd)) > 64
+    if too_big or not _use_native("filtered_lrelu", x, impl):
         return ref.filtered_lrelu_ref(x, fu, fd, b, up=up, down=down, padding=padding, gain=gain, slope=slope,
                                       clamp=clamp, flip_filter=flip_filter)
     from ganctl.ops import native
