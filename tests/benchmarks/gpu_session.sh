@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in stages that each fit one 10-minute call of a lent GPU machine.
 #
-#   bash tests/benchmarks/gpu_session.sh ops        # build CUDA kernels, CUDA correctness tests, bench_ops on CUDA
+#   bash tests/benchmarks/gpu_session.sh ops        # build CUDA kernels, CUDA correctness tests (filtered_lrelu
+#                                                   # included), bench_ops on CUDA (+ --flrelu rows)
 #   bash tests/benchmarks/gpu_session.sh stylegan   # StyleGAN2 256 s/kimg (eager variants) + generation img/s, engine tests
 #   bash tests/benchmarks/gpu_session.sh compile    # StyleGAN2 256 s/kimg with torch.compile and CUDA graphs (compiling
 #                                                   # takes minutes per variant, hence a stage of its own)
@@ -45,10 +46,12 @@ case "$stage" in
     step doctor $PY -m ganctl doctor
     step test-cuda $PY -m pytest -q -p no:cacheprovider tests/ops/test_cuda.py tests/ops/test_native_cpu.py
     step bench-ops $PY tests/benchmarks/bench_ops.py --device cuda --reps 20
+    # The fused filtered_lrelu kernel (fp32 and fp16) on the stylegan3 256 layers, vs composed native and reference.
+    step bench-flrelu $PY tests/benchmarks/bench_ops.py --device cuda --reps 20 --flrelu
     # Shared-memory races and out-of-bounds accesses, which the CPU emulation cannot see (Firecracker machines only).
     if command -v compute-sanitizer > /dev/null; then
       step racecheck compute-sanitizer --tool racecheck --error-exitcode 1 $PY -m pytest -q -x -p no:cacheprovider \
-        tests/ops/test_cuda.py -k upfirdn2d
+        tests/ops/test_cuda.py -k "upfirdn2d or filtered_lrelu"
       step memcheck compute-sanitizer --tool memcheck --error-exitcode 1 $PY -m pytest -q -x -p no:cacheprovider \
         tests/ops/test_cuda.py
     fi

@@ -97,3 +97,36 @@ def test_bias_act_cuda_vector_path(cuda_ops, dtype):
             y = ops.bias_act(xl, b, act=act, clamp=256.0, impl="native")
             r = ops.bias_act(xl.double(), b.double(), act=act, clamp=256.0, impl="ref")
             torch.testing.assert_close(y.double(), r, atol=atol * max(1, r.abs().max().item()), rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_filtered_lrelu_cuda(cuda_ops, dtype):
+    """The fused CUDA kernel against the reference to second order over the battery of geometries (-t separable,
+    -r radial, up 1/2/4, down 1/2, crops, clamp, slope 0, no bias, flip)."""
+    from test_filtered_lrelu import BATTERY, battery_inputs
+
+    atol, rtol = TOL[dtype]
+    scale_tol = 1 if dtype in (torch.float32, torch.float64) else 4  # the filters' gain amplifies input rounding
+    for case in BATTERY:
+        x, b, fu, fd, kw = battery_inputs(case, dtype=dtype, seed=21)
+        x, b = x.cuda(), (None if b is None else b.cuda())
+        fu_, fd_ = (None if f is None else f.cuda() for f in (fu, fd))
+
+        def fn(impl, fu, fd):
+            return lambda x, b=None: ops.filtered_lrelu(x, fu, fd, b, impl=impl, **kw)
+
+        got = second_order(fn("native", fu_, fd_), x, b)
+        ref = second_order(fn("ref", fu_, fd_), x.double(), None if b is None else b.double())
+        for a, r in zip(got, ref):
+            torch.testing.assert_close(a.double(), r, atol=scale_tol * atol * max(1, r.abs().max().item()),
+                                       rtol=scale_tol * rtol, msg=lambda m: f"{case[0]}: {m}")
+
+
+def test_filtered_lrelu_cuda_gradgradcheck(cuda_ops):
+    from test_filtered_lrelu import BATTERY, battery_inputs
+
+    x, b, fu, fd, kw = battery_inputs(BATTERY[9], seed=22)
+    x, b = x.cuda().requires_grad_(True), b.cuda().requires_grad_(True)
+    fn = lambda x, b: ops.filtered_lrelu(x, fu.cuda(), fd.cuda(), b, impl="native", **kw)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, b))
+    assert torch.autograd.gradgradcheck(fn, (x, b))
