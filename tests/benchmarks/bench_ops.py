@@ -58,17 +58,17 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def time_fwd_bwd(fn, x, params, dy, device, reps):
+def time_fwd_bwd(fn, x, params, dy, device, reps, clock=time.perf_counter):
     """Median ms of forward + backward (grad wrt x and the params)."""
     times = []
     for i in range(reps + 2):  # two warm-up runs
         sync(device)
-        t0 = time.perf_counter()
+        t0 = clock()
         y = fn(x)
         torch.autograd.backward(y, dy, inputs=[x, *params])
         sync(device)
         if i >= 2:
-            times.append((time.perf_counter() - t0) * 1e3)
+            times.append((clock() - t0) * 1e3)
         x.grad = None
         for p in params:
             p.grad = None
@@ -130,16 +130,19 @@ def run_flrelu_row(shape, layer, device, dtype, reps, with_ref=True):
                                                         False)
     ref = lambda x: ops.filtered_lrelu(x, fu, fd, b, impl="ref", **kw)  # noqa: E731
     dy = torch.randn(fused(x.detach()).shape, generator=gen).to(device=device, dtype=dtype)
-    fused_ms = time_fwd_bwd(fused, x, [b], dy, device, reps)
-    comp_ms = time_fwd_bwd(composed, x, [b], dy, device, reps)
-    ref_ms = time_fwd_bwd(ref, x, [b], dy, device, reps) if with_ref else float("nan")
+    # CPU: process time (steadier than wall time on a shared machine; the thread count is the caller's).
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
+    fused_ms = time_fwd_bwd(fused, x, [b], dy, device, reps, clock)
+    comp_ms = time_fwd_bwd(composed, x, [b], dy, device, reps, clock)
+    ref_ms = time_fwd_bwd(ref, x, [b], dy, device, reps, clock) if with_ref else float("nan")
     return ref_ms, comp_ms, fused_ms
 
 
 def main_flrelu(args, device):
     div = 1 if device.type == "cuda" else args.cpu_channels_div
     dtypes = [torch.float32] + ([torch.float16] if device.type == "cuda" else [])
-    print(f"# filtered_lrelu fwd+bwd, stylegan3 256 layers (channels / {div})")
+    unit = "ms" if device.type == "cuda" else "CPU ms"
+    print(f"# filtered_lrelu fwd+bwd (median {unit}), stylegan3 256 layers (channels / {div})")
     print(f"{'layer':7s} {'dtype':8s} {'shape':16s} {'up':>2s} {'dn':>2s} {'fd':>6s} {'ref ms':>9s} {'composed ms':>12s} "
           f"{'fused ms':>9s} {'vs ref':>7s} {'vs comp':>8s}")
     for name, shape, layer in flrelu_rows(div):
