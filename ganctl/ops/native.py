@@ -186,14 +186,3 @@ def filtered_lrelu(x, fu, fd, b, up: int, down: int, pad, gain: float, slope: fl
                                clamp, flip)
     return y
 
-
-def filtered_lrelu_composed(x, fu, fd, b, up: int, down: int, pad, gain: float, slope: float, clamp,
-                            flip: bool) -> torch.Tensor:
-    """The four stages on the native bias_act and upfirdn2d kernels (materialises the upsampled intermediate).
-    Kept as the baseline the benchmark compares the fused kernel with (tests/benchmarks/bench_ops.py)."""
-    from ganctl.ops import functional as F
-
-    x = F.bias_act(x, b, impl="native")
-    x = F.upfirdn2d(x, fu, up=up, padding=pad, gain=up ** 2, flip_filter=flip, impl="native")
-    x = F.bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="native")
-    return F.upfirdn2d(x, fd, down=down, flip_filter=flip, impl="native")

@@ -113,9 +113,16 @@ def flrelu_rows(channels_div: int):
     return rows
 
 
+def filtered_lrelu_composed(x, fu, fd, b, up, down, padding, gain, slope, clamp):
+    """The pre-fused native path: the four stages on the native bias_act and upfirdn2d kernels (materialising the
+    upsampled intermediate), the baseline the fused kernel is compared with."""
+    x = ops.bias_act(x, b, impl="native")
+    x = ops.upfirdn2d(x, fu, up=up, padding=padding, gain=up ** 2, impl="native")
+    x = ops.bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl="native")
+    return ops.upfirdn2d(x, fd, down=down, impl="native")
+
+
 def run_flrelu_row(shape, layer, device, dtype, reps, with_ref=True):
-    from ganctl.ops import native
-    from ganctl.ops.reference import as_padding
 
     gen = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(shape, generator=gen).to(device=device, dtype=dtype).requires_grad_(True)
@@ -125,9 +132,8 @@ def run_flrelu_row(shape, layer, device, dtype, reps, with_ref=True):
     gain, slope = (1.0, 1.0) if layer.is_torgb else (2 ** 0.5, 0.2)
     kw = dict(up=layer.up_factor, down=layer.down_factor, padding=layer.padding, gain=gain, slope=slope, clamp=256)
     fused = lambda x: ops.filtered_lrelu(x, fu, fd, b, impl="native", **kw)  # noqa: E731
-    composed = lambda x: native.filtered_lrelu_composed(x, fu, fd, b, kw["up"], kw["down"],  # noqa: E731
-                                                        as_padding(kw["padding"]), gain, slope, 256,
-                                                        False)
+    composed = lambda x: filtered_lrelu_composed(x, fu, fd, b, kw["up"], kw["down"], kw["padding"],  # noqa: E731
+                                                 gain, slope, 256)
     ref = lambda x: ops.filtered_lrelu(x, fu, fd, b, impl="ref", **kw)  # noqa: E731
     dy = torch.randn(fused(x.detach()).shape, generator=gen).to(device=device, dtype=dtype)
     # CPU: process time (steadier than wall time on a shared machine; the thread count is the caller's).
