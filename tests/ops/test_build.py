@@ -70,11 +70,14 @@ with warnings.catch_warnings(record=True) as w:
     y = ops.bias_act(x, torch.ones(3), act='lrelu')
     z = ops.upfirdn2d(x, ops.setup_filter([1, 3, 3, 1]), up=2, padding=(2, 1))
     ops.bias_act(x)
+    fl = ops.filtered_lrelu(x, torch.ones(4) / 4, torch.ones(4) / 4, torch.ones(3), up=2, down=2, padding=3)
 assert torch.equal(y, ops.bias_act(x, torch.ones(3), act='lrelu', impl='ref'))
+assert torch.equal(fl, ops.filtered_lrelu(x, torch.ones(4) / 4, torch.ones(4) / 4, torch.ones(3), up=2, down=2,
+                                          padding=3, impl='ref'))
 assert torch.equal(z, ops.upfirdn2d(x, ops.setup_filter([1, 3, 3, 1]), up=2, padding=(2, 1), impl='ref'))
 msgs = [str(m.message) for m in w if 'ganctl.ops' in str(m.message)]
 print(len(msgs)); print(msgs[0] if msgs else '')
-print(ops.status()['upfirdn2d']['active'])
+print(ops.status()['filtered_lrelu']['active'])
 """
 
 
