@@ -211,7 +211,8 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
             up_row_pass(trow.data(), xb.data() + (size_t)(rb + t) * bw, wu.data() + (size_t)(k0y + t * up) * g.kux,
                         g.kux, up, ntx, ax, ncols, tmp.data(), true);
         }
-        // Activation in place (branch-free loops the compiler vectorises), then the split store into the ring.
+        // Activation in place: ganctl_ops.h's flrelu_act_write / flrelu_act_read (which the CUDA kernel calls), written
+        // as branch-free loops the compiler vectorises; then the split store into the ring.
         acc_t* __restrict__ tr = trow.data();
         if (write) {
           uint8_t* __restrict__ m = si_out + mid_plane + (size_t)ri * g.Wi + cx0;
