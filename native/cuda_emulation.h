@@ -3,7 +3,7 @@
 // and without it the CUDA kernels would only ever be compiled, never run, until a GPU session.
 //
 // Owns: the CUDA keywords (__global__, __device__, __shared__, __launch_bounds__), the thread-position builtins
-// (threadIdx, blockIdx, blockDim, gridDim), __syncthreads, dynamic shared memory, the kernel launch and the
+// (threadIdx, blockIdx, blockDim, gridDim), __syncthreads, atomicOr, dynamic shared memory, the kernel launch and the
 // GANCTL_EMU_CHECK invariants (cuda_types.cuh) that kernels assert only under emulation.
 //
 // Execution model: a launch runs its blocks one after another; each block runs on blockDim real std::threads (a
@@ -259,4 +259,9 @@ inline void __syncthreads() {
   ganctl::emu::BlockContext* b = ganctl::emu::tl_block;
   ++b->syncs[ganctl::emu::tl_thread];
   b->barrier.arrive_and_wait();
+}
+
+// atomicOr on a 32-bit word (filtered_lrelu's packed mask): emulated threads run concurrently, so a real atomic.
+inline unsigned int atomicOr(unsigned int* address, unsigned int val) {
+  return std::atomic_ref<unsigned int>(*address).fetch_or(val);
 }

@@ -5,7 +5,7 @@
 // Per (n, c) plane (planes in parallel): the plane plus bias is copied once into a zero-bordered buffer; with a
 // separable up filter its horizontal (polyphase) pass is done once per input row. The intermediate is then produced
 // one row at a time, in the order stage 2 consumes it, into a ring of kdy rows (the down filter's height): each
-// intermediate row is computed exactly once, goes through the activation (writing or reading its mask row), and is
+// intermediate row is computed exactly once, goes through the activation (writing or reading its 2-bit mask row), and is
 // dropped as soon as the last output row that reads it is done. Ring rows are stored split by column phase (mod
 // down), so stage 2 - per output row a vertical pass over the ring (separable fd) then the horizontal taps, or the
 // 2-D taps directly (-r's radial filter) - is all unit-stride axpys; stage 1 likewise groups intermediate columns by
@@ -164,12 +164,14 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
   const acc_t gain_u = acc_t(g.gain_u), gain_d = acc_t(g.gain_d), gain = acc_t(g.gain), slope = acc_t(g.slope),
               clamp = acc_t(g.clamp);
   const bool write = si_out != nullptr;
+  const int mask_row = flrelu_mask_row_bytes(g.Wi);
 
   at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
     std::vector<acc_t> xb((size_t)std::max(bh, 0) * std::max(bw, 0));     // plane + bias, zero-bordered
     std::vector<acc_t> hu(g.sep_u ? (size_t)std::max(bh, 0) * ncols : 0);  // separable fu: horizontal pass per row
     std::vector<acc_t> ring((size_t)g.kdy * rw);                           // extended-grid rows e % kdy, split
     std::vector<acc_t> vrow(rw), orow(g.Wo), trow(ncols), tmp(ncols + 1);
+    std::vector<uint8_t> codes(ncols);
     for (int64_t plane = begin; plane < end; ++plane) {
       const scalar_t* src = xp + plane * g.H * g.W;
       const acc_t bv = bias.empty() ? acc_t(0) : bias[plane % C];
@@ -187,7 +189,7 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
           up_row_pass(hu.data() + (size_t)r * ncols, xb.data() + (size_t)r * bw, wu.data(), g.kux, up, ntx, ax,
                       ncols, tmp.data(), false);
       }
-      const size_t mid_plane = (size_t)plane * g.Hi * g.Wi;
+      const size_t mid_plane = (size_t)plane * g.Hi * mask_row;
       // Extended-grid row e (= intermediate row e - pdy0, zero outside [0, Hi)) into its ring slot.
       auto make_row = [&](int e) {
         acc_t* dst = ring.data() + (size_t)(e % g.kdy) * rw;
@@ -214,8 +216,10 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
         // Activation in place: ganctl_ops.h's flrelu_act_write / flrelu_act_read (which the CUDA kernel calls), written
         // as branch-free loops the compiler vectorises; then the split store into the ring.
         acc_t* __restrict__ tr = trow.data();
+        uint8_t* __restrict__ cd = codes.data();
+        uint8_t* mrow = write ? si_out + mid_plane + (size_t)ri * mask_row : nullptr;
+        const uint8_t* mrow_in = write ? nullptr : si_in + mid_plane + (size_t)ri * mask_row;
         if (write) {
-          uint8_t* __restrict__ m = si_out + mid_plane + (size_t)ri * g.Wi + cx0;
           const acc_t lim = clamp >= acc_t(0) ? clamp : std::numeric_limits<acc_t>::infinity();
           for (int j = 0; j < ncols; ++j) {
             const acc_t t = tr[j] * gain_u;
@@ -223,12 +227,16 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
             const acc_t a = (pos ? t : t * slope) * gain;
             const bool clamped = a > lim || a < -lim;
             tr[j] = std::min(std::max(a, -lim), lim);
-            m[j] = uint8_t((pos ? 0 : kFlreluNeg) | (clamped ? kFlreluClamped : 0));
+            cd[j] = uint8_t((pos ? 0 : kFlreluNeg) | (clamped ? kFlreluClamped : 0));
+          }
+          for (int j = 0; j < ncols; ++j) {  // pack: 4 codes per byte (the row was zeroed)
+            const int c = cx0 + j;
+            mrow[c >> 2] |= uint8_t(cd[j] << (2 * (c & 3)));
           }
         } else {
-          const uint8_t* __restrict__ m = si_in + mid_plane + (size_t)ri * g.Wi + cx0;
+          for (int j = 0; j < ncols; ++j) cd[j] = uint8_t(flrelu_mask_code(mrow_in, cx0 + j));
           for (int j = 0; j < ncols; ++j) {
-            const uint8_t c = m[j];
+            const uint8_t c = cd[j];
             const acc_t d = (c & kFlreluClamped) ? acc_t(0) : ((c & kFlreluNeg) ? slope * gain : gain);
             tr[j] = tr[j] * gain_u * d;
           }
@@ -316,13 +324,13 @@ std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cpu(
   at::Tensor si_in;
   if (read) {
     TORCH_CHECK(si->scalar_type() == at::kByte && si->dim() == 4 && si->size(0) == N && si->size(1) == C &&
-                    si->size(2) == g.Hi && si->size(3) == g.Wi,
-                "ganctl::filtered_lrelu: si must be uint8 [N, C, Hi, Wi] of the forward pass");
+                    si->size(2) == g.Hi && si->size(3) == flrelu_mask_row_bytes(g.Wi),
+                "ganctl::filtered_lrelu: si must be the forward pass's uint8 mask [N, C, Hi, 4 ceil(Wi / 16)]");
     si_in = si->contiguous();
   }
   at::Tensor y = at::empty({N, C, g.Ho, g.Wo}, x.options());
   at::Tensor si_out = read ? at::empty({0}, x.options().dtype(at::kByte))
-                           : at::zeros({N, C, g.Hi, g.Wi}, x.options().dtype(at::kByte));
+                           : at::zeros({N, C, g.Hi, flrelu_mask_row_bytes(g.Wi)}, x.options().dtype(at::kByte));
   if (N * C == 0) return {y, si_out};
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ganctl_filtered_lrelu_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;

@@ -6,8 +6,9 @@
 // by barriers, all in dynamic shared memory:
 //   1. stage the input window the tile needs (plus bias, zero outside the plane) with coalesced loads;
 //   2. compute the tile's intermediate window (its rows/columns of the stage-2 grid, halo included) from it:
-//      polyphase upsample + FIR (only taps on non-zero samples), activation, and the mask (write mode: stored;
-//      neighbouring tiles' halos write the same values) or read from it (read mode);
+//      polyphase upsample + FIR (only taps on non-zero samples), activation, and the 2-bit mask (write mode: set
+//      with a 32-bit atomicOr, as 16 samples share a word; neighbouring tiles' halos set the same bits) or read
+//      from it (read mode);
 //   3. FIR + downsample the intermediate window into the output tile.
 // The upsampled intermediate thus lives only in shared memory, one tile at a time. The tile size is chosen by the
 // launcher: the largest of 32x16 .. 1x1 whose windows fit in 48 KiB. Filters are read from shared memory as
@@ -91,7 +92,8 @@ __global__ void __launch_bounds__(kFlreluThreads)
     }
     __syncthreads();
     // 2. Intermediate window: stage 1, activation, mask.
-    const int64_t mid_plane = (int64_t)plane * g.Hi * g.Wi;
+    const int mask_row = flrelu_mask_row_bytes(g.Wi);
+    const int64_t mid_plane = (int64_t)plane * g.Hi * mask_row;
     for (int i = tid; i < tl.ew * tl.eh; i += blockDim.x) {
       const int r = i / tl.ew, c = i - r * tl.ew;
       const int my = my0 + r, mx = mx0 + c;
@@ -114,13 +116,16 @@ __global__ void __launch_bounds__(kFlreluThreads)
           t += g.sep_u ? acc_t(wu[ky]) * s : s;
         }
         t *= gain_u;
-        const int64_t mi = mid_plane + (int64_t)my * g.Wi + mx;
+        const int64_t row = mid_plane + (int64_t)my * mask_row;
         if (si_in != nullptr) {
-          a = flrelu_act_read(t, gain, slope, si_in[mi]);
+          a = flrelu_act_read(t, gain, slope, uint8_t(flrelu_mask_code(si_in + row, mx)));
         } else {
           uint8_t code;
           a = flrelu_act_write(t, gain, slope, clamp, &code);
-          si_out[mi] = code;
+          // 16 codes share a 32-bit word (the row is word-aligned): OR this one in; a neighbouring tile's halo may
+          // set the same bits again, with the same value.
+          if (code != 0)
+            atomicOr(reinterpret_cast<unsigned int*>(si_out + row) + (mx >> 4), unsigned(code) << (2 * (mx & 15)));
         }
       }
       ewin[i] = a;

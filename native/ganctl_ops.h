@@ -117,8 +117,10 @@ GANCTL_HD int upfirdn2d_out_size(int n, int up, int down, int p0, int p1, int ta
 //   t = gain_u * upfirdn2d(x + b, fu, up, 1, pu)        (intermediate, Hi x Wi; "stage 1")
 //   a = act(t)                                          (see below)
 //   y = gain_d * upfirdn2d(a, fd, 1, down, pd)          (output, Ho x Wo; "stage 2")
-// Write mode (forward): a = clamp(lrelu(t, slope) * gain, +-clamp), and the mask si[n, c, Hi, Wi] (one byte per
-// intermediate sample) records the derivative's case: bit 0 = t <= 0 (slope), bit 1 = clamped (zero). Read mode
+// Write mode (forward): a = clamp(lrelu(t, slope) * gain, +-clamp), and the mask si records the derivative's case of
+// every intermediate sample in 2 bits (bit 0 = t <= 0: slope, bit 1 = clamped: zero), as NVlabs' sign tensor does:
+// si is uint8 [N, C, Hi, flrelu_mask_row_bytes(Wi)], sample x of a row in byte x / 4 at bits 2 (x % 4); rows are
+// padded to whole 32-bit words (16 samples) so that the CUDA kernel can set codes with a 32-bit atomicOr. Read mode
 // (gradients): a = t * gain * lrelu'(si), which makes the op linear in x; its transpose is the same op with up/down
 // and fu/fd swapped, the filters flipped and the mask read again, so every order of gradient is this one op.
 // Filters: 1-D (separable, f[ky] * f[kx]) or 2-D, given in convolution form (flipped unless `flip`).
@@ -131,6 +133,9 @@ struct FlreluGeometry {
 };
 
 enum FlreluMask : uint8_t { kFlreluNeg = 1, kFlreluClamped = 2 };
+
+GANCTL_HD int flrelu_mask_row_bytes(int wi) { return 4 * ((wi + 15) / 16); }
+GANCTL_HD int flrelu_mask_code(const uint8_t* row, int x) { return (row[x >> 2] >> (2 * (x & 3))) & 3; }
 
 GANCTL_HD int flrelu_mid_size(int n, int up, int p0, int p1, int k) { return n * up + p0 + p1 - k + 1; }
 GANCTL_HD int flrelu_out_size(int mid, int down, int p0, int p1, int k) { return (mid + p0 + p1 - k + down) / down; }

@@ -126,13 +126,13 @@ std::tuple<at::Tensor, at::Tensor> filtered_lrelu_cuda(
   }
   if (read) {
     TORCH_CHECK(si->scalar_type() == at::kByte && si->dim() == 4 && si->size(0) == N && si->size(1) == C &&
-                    si->size(2) == g.Hi && si->size(3) == g.Wi,
-                "ganctl::filtered_lrelu: si must be uint8 [N, C, Hi, Wi] of the forward pass");
+                    si->size(2) == g.Hi && si->size(3) == flrelu_mask_row_bytes(g.Wi),
+                "ganctl::filtered_lrelu: si must be the forward pass's uint8 mask [N, C, Hi, 4 ceil(Wi / 16)]");
     si_in = si->to(x.device()).contiguous();
   }
   at::Tensor y = at::empty({N, C, g.Ho, g.Wo}, x.options());
   at::Tensor si_out = read ? at::empty({0}, x.options().dtype(at::kByte))
-                           : at::zeros({N, C, g.Hi, g.Wi}, x.options().dtype(at::kByte));
+                           : at::zeros({N, C, g.Hi, flrelu_mask_row_bytes(g.Wi)}, x.options().dtype(at::kByte));
   if (N * C == 0) return {y, si_out};
   C10_CUDA_CHECK(launch_filtered_lrelu(dt, y.data_ptr(), read ? nullptr : si_out.data_ptr<uint8_t>(),
                                        read ? si_in.data_ptr<uint8_t>() : nullptr, x.data_ptr(),

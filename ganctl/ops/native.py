@@ -7,7 +7,7 @@ Imported only after the native library (native/*.cpp, *.cu) has been loaded, sin
   bias_act_grad(g * dy, order=2), which is what R1 / path-length regularisation need. Third order is not supported.
 - upfirdn2d: the gradient is an upfirdn2d of dy with up/down swapped, the filter flipped and the padding chosen so
   that the result has x's size; being the same op, it is differentiable to any order.
-- filtered_lrelu: the forward returns the mask si of its intermediate (sign / clamped, ganctl_ops.h); the gradient is
+- filtered_lrelu: the forward returns the 2-bit mask si of its intermediate (sign / clamped, ganctl_ops.h); the gradient is
   the same op in read mode (si given, which makes it linear in its input) with up/down and fu/fd swapped, the
   filters flipped and the paddings of upfirdn2d's adjoint; its own gradient is again that op, so every order is the
   fused kernel (the mask is piecewise constant, so no term comes from it). db = sum of dx over N, H, W.
@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 
 from ganctl.ops.reference import filter_hw as _filter_hw
-from ganctl.ops.reference import filtered_lrelu_sizes, upfirdn2d_grad_padding  # noqa: F401 (re-exported)
+from ganctl.ops.reference import filtered_lrelu_mask_row_bytes, filtered_lrelu_sizes
+from ganctl.ops.reference import upfirdn2d_grad_padding
 
 _ops = torch.ops.ganctl
 
@@ -62,7 +63,7 @@ def _filtered_lrelu_fake(x, fu, fd, b, si, up, down, pux0, pux1, puy0, puy1, pdx
     N, C, H, W = x.shape
     (Hi, Wi), (Ho, Wo) = filtered_lrelu_sizes((H, W), fu, fd, up, down, (pux0, pux1, puy0, puy1),
                                               (pdx0, pdx1, pdy0, pdy1))
-    mask = x.new_empty((0,) if si is not None else (N, C, Hi, Wi), dtype=torch.uint8)
+    mask = x.new_empty((0,) if si is not None else (N, C, Hi, filtered_lrelu_mask_row_bytes(Wi)), dtype=torch.uint8)
     return x.new_empty((N, C, Ho, Wo)), mask
 
 
@@ -131,13 +132,14 @@ def _filtered_lrelu_setup(ctx, inputs, output):
     ctx.save_for_backward(fu, fd, output[1] if si is None else si)
     ctx.params = (up, down, tuple(pads[:4]), tuple(pads[4:]), gain_u, gain_d, gain, slope, flip)
     ctx.in_hw = (x.shape[2], x.shape[3])
+    ctx.mid_hw = filtered_lrelu_sizes(ctx.in_hw, fu, fd, up, down, ctx.params[2], ctx.params[3])[0]
     ctx.has_b = b is not None
 
 
 def _filtered_lrelu_backward(ctx, dy, _dsi):
     fu, fd, si = ctx.saved_tensors
     up, down, pu, pd, gain_u, gain_d, gain, slope, flip = ctx.params
-    mid_hw = (si.shape[2], si.shape[3])
+    mid_hw = ctx.mid_hw
     # The adjoint of each upfirdn2d stage (upfirdn2d_grad_padding), in reverse order, around the masked activation.
     q = upfirdn2d_grad_padding(mid_hw, (dy.shape[2], dy.shape[3]), _filter_hw(fd), (1, 1), (down, down), pd)
     r = upfirdn2d_grad_padding(ctx.in_hw, mid_hw, _filter_hw(fu), (up, up), (1, 1), pu)

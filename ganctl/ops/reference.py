@@ -243,6 +243,11 @@ def filtered_lrelu_sizes(in_hw, fu, fd, up, down, pu, pd) -> tuple[tuple[int, in
     return (Hi, Wi), ((Hi + pdy0 + pdy1 - kdy + down) // down, (Wi + pdx0 + pdx1 - kdx + down) // down)
 
 
+def filtered_lrelu_mask_row_bytes(wi: int) -> int:
+    """Bytes per row of ganctl::filtered_lrelu's 2-bit mask: 4 codes a byte, rows padded to 32-bit words."""
+    return 4 * ((wi + 15) // 16)
+
+
 def check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp) -> None:
     if x.ndim != 4:
         raise ValueError(f"filtered_lrelu: x must be NCHW, got shape {tuple(x.shape)}")

@@ -388,7 +388,8 @@ def emu_filtered_lrelu(lib, x, fu, fd, b, si, up, down, pu, pd, gain_u, gain_d, 
     fu, fd = fu.float().contiguous(), fd.float().contiguous()
     (Hi, Wi), (Ho, Wo) = ref.filtered_lrelu_sizes((H, W), fu, fd, up, down, pu, pd)
     y = torch.full((N, C, Ho, Wo), float("nan"), dtype=x.dtype)  # NaN: unwritten outputs show
-    mask = None if si is not None else torch.zeros((N, C, Hi, Wi), dtype=torch.uint8)
+    mask = None if si is not None else torch.zeros((N, C, Hi, ref.filtered_lrelu_mask_row_bytes(Wi)),
+                                                   dtype=torch.uint8)
     if b is not None:
         b = b.to(torch.float64 if x.dtype == torch.float64 else torch.float32).contiguous()
     kh = lambda f: (f.shape[0], f.shape[0]) if f.ndim == 1 else tuple(f.shape)  # noqa: E731
@@ -427,7 +428,7 @@ def emu_flrelu_forward_backward(lib, case, dtype):
     dy = torch.randn(want.shape, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
     (gx_want,) = torch.autograd.grad(want, xr, dy)
     hw = lambda f: (f.shape[0], f.shape[0]) if f.ndim == 1 else tuple(f.shape)  # noqa: E731
-    mid = tuple(si.shape[2:])
+    mid = ref.filtered_lrelu_sizes(tuple(x.shape[2:]), fu_, fd_, up, down, pu, (0, 0, 0, 0))[0]
     q = ref.upfirdn2d_grad_padding(mid, tuple(want.shape[2:]), hw(fd_), (1, 1), (down, down), (0, 0, 0, 0))
     r = ref.upfirdn2d_grad_padding(tuple(x.shape[2:]), mid, hw(fu_), (up, up), (1, 1), pu)
     gx, none = emu_filtered_lrelu(lib, dy.to(dtype), fd_, fu_, None, si, down, up, q, r, 1.0, up * up, kw["gain"],
@@ -438,7 +439,7 @@ def emu_flrelu_forward_backward(lib, case, dtype):
 
 @pytest.mark.parametrize("case", FLRELU_BATTERY, ids=[c[0] for c in FLRELU_BATTERY])
 def test_filtered_lrelu_emulated_fp32(emu, case):
-    """Forward and its gradient (read mode with the forward's mask) over the battery of geometries."""
+    """Forward and its gradient (read mode with the forward's 2-bit mask) over the battery of geometries."""
     y, want, gx, gx_want = emu_flrelu_forward_backward(emu, case, torch.float32)
     assert y.shape == want.shape and gx.shape == gx_want.shape
     close(y, want, torch.float32, f"{case[0]} forward")
