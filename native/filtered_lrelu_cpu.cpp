@@ -18,6 +18,7 @@
 #include <ATen/ops/zeros.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -142,6 +143,24 @@ void up_row_pass(acc_t* __restrict__ out, const acc_t* row, const acc_t* w, int 
   }
 }
 
+// The 2-bit mask codes of intermediate columns [x0, x0 + n) of one row into / out of their packed row (4 a byte,
+// ganctl_ops.h). Whole bytes go 4 codes at a time; the ragged ends one by one (the packed row starts zeroed).
+inline void pack_codes(uint8_t* __restrict__ row, const int32_t* __restrict__ code, int x0, int n) {
+  int j = 0;
+  for (; j < n && ((x0 + j) & 3) != 0; ++j) row[(x0 + j) >> 2] |= uint8_t(code[j] << (2 * ((x0 + j) & 3)));
+  uint8_t* __restrict__ b = row + ((x0 + j) >> 2);
+  const int whole = (n - j) / 4;
+  for (int k = 0; k < whole; ++k) {
+    const int32_t* c = code + j + 4 * k;
+    b[k] = uint8_t(c[0] | (c[1] << 2) | (c[2] << 4) | (c[3] << 6));
+  }
+  for (j += 4 * whole; j < n; ++j) row[(x0 + j) >> 2] |= uint8_t(code[j] << (2 * ((x0 + j) & 3)));
+}
+
+inline void unpack_codes(int32_t* __restrict__ code, const uint8_t* __restrict__ row, int x0, int n) {
+  for (int j = 0; j < n; ++j) code[j] = (row[(x0 + j) >> 2] >> (2 * ((x0 + j) & 3))) & 3;
+}
+
 template <typename scalar_t>
 void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp, uint8_t* si_out, const uint8_t* si_in,
                       const std::vector<at::opmath_type<scalar_t>>& bias, int C,
@@ -171,7 +190,7 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
     std::vector<acc_t> hu(g.sep_u ? (size_t)std::max(bh, 0) * ncols : 0);  // separable fu: horizontal pass per row
     std::vector<acc_t> ring((size_t)g.kdy * rw);                           // extended-grid rows e % kdy, split
     std::vector<acc_t> vrow(rw), orow(g.Wo), trow(ncols), tmp(ncols + 1);
-    std::vector<uint8_t> codes(ncols);
+    std::vector<int32_t> codes(ncols);
     for (int64_t plane = begin; plane < end; ++plane) {
       const scalar_t* src = xp + plane * g.H * g.W;
       const acc_t bv = bias.empty() ? acc_t(0) : bias[plane % C];
@@ -216,29 +235,23 @@ void run_plane_kernel(const FlreluGeometry& g, const scalar_t* xp, scalar_t* yp,
         // Activation in place: ganctl_ops.h's flrelu_act_write / flrelu_act_read (which the CUDA kernel calls), written
         // as branch-free loops the compiler vectorises; then the split store into the ring.
         acc_t* __restrict__ tr = trow.data();
-        uint8_t* __restrict__ cd = codes.data();
-        uint8_t* mrow = write ? si_out + mid_plane + (size_t)ri * mask_row : nullptr;
-        const uint8_t* mrow_in = write ? nullptr : si_in + mid_plane + (size_t)ri * mask_row;
+        int32_t* __restrict__ cd = codes.data();  // codes as 32-bit ints: same width as the floats, so the loops vectorise
         if (write) {
           const acc_t lim = clamp >= acc_t(0) ? clamp : std::numeric_limits<acc_t>::infinity();
           for (int j = 0; j < ncols; ++j) {
             const acc_t t = tr[j] * gain_u;
-            const bool pos = t > acc_t(0);
-            const acc_t a = (pos ? t : t * slope) * gain;
-            const bool clamped = a > lim || a < -lim;
-            tr[j] = std::min(std::max(a, -lim), lim);
-            cd[j] = uint8_t((pos ? 0 : kFlreluNeg) | (clamped ? kFlreluClamped : 0));
+            const acc_t a = (t > acc_t(0) ? t : t * slope) * gain;
+            const acc_t ac = std::min(std::max(a, -lim), lim);
+            tr[j] = ac;
+            cd[j] = (t > acc_t(0) ? 0 : int32_t(kFlreluNeg)) | (ac != a ? int32_t(kFlreluClamped) : 0);
           }
-          for (int j = 0; j < ncols; ++j) {  // pack: 4 codes per byte (the row was zeroed)
-            const int c = cx0 + j;
-            mrow[c >> 2] |= uint8_t(cd[j] << (2 * (c & 3)));
-          }
+          pack_codes(si_out + mid_plane + (size_t)ri * mask_row, cd, cx0, ncols);
         } else {
-          for (int j = 0; j < ncols; ++j) cd[j] = uint8_t(flrelu_mask_code(mrow_in, cx0 + j));
+          unpack_codes(cd, si_in + mid_plane + (size_t)ri * mask_row, cx0, ncols);
+          const acc_t d0 = gain_u * gain, d1 = gain_u * gain * slope;
           for (int j = 0; j < ncols; ++j) {
-            const uint8_t c = cd[j];
-            const acc_t d = (c & kFlreluClamped) ? acc_t(0) : ((c & kFlreluNeg) ? slope * gain : gain);
-            tr[j] = tr[j] * gain_u * d;
+            const int32_t c = cd[j];
+            tr[j] *= (c & kFlreluClamped) ? acc_t(0) : ((c & kFlreluNeg) ? d1 : d0);
           }
         }
         const int cbase = cx0 + g.pdx0;  // extended column of intermediate column cx0
