@@ -93,7 +93,7 @@ def filtered_lrelu(x, fu=None, fd=None, b=None, up=1, down=1, padding=0, gain=re
     taps, 2-D filters (-r's radial filter) or None. Differentiable twice on both implementations.
 
     The native path is one fused kernel (C++ / CUDA, native/filtered_lrelu_*): the upsampled intermediate is
-    produced a strip at a time and never stored, only a one-byte mask of it that the gradients reuse.
+    produced a strip at a time and never stored, only a 2-bit-per-sample mask of it that the gradients reuse.
     """
     ref.check_filtered_lrelu_args(x, b, up, down, gain, slope, clamp)
     # The fused kernels take filters of up to 64 taps per axis (StyleGAN3's are at most 24): larger ones, which no
