@@ -7,6 +7,8 @@ Why `--noise const`: NVlabs' projector re-draws the noise maps, optimises them w
 proj.png (like NVlabs' proj.png) is rendered with the network's own maps, which is also what made these targets. The
 re-drawn maps absorb detail that proj.png then lacks: measured 2026-12-06 on a 0.5-kimg stylegan-tiny, seeds 11-13,
 W+: 29.7 / 30.3 / 28.2 dB re-drawn (NVlabs) vs 35.9 / 35.3 / 35.7 dB const; plain W with const: 30.4 / 30.1 / 31.0 dB.
+This test, 2026-12-07: stylegan-tiny 35.9 / 35.3 / 35.7 dB, stylegan3-tiny 34.7 / 37.3 / 33.8 dB (6.7 and 10.0 min wall
+on the shared 2-core machine under heavy load).
 
 Run: python -m pytest -m slow tests/slow/test_projection_psnr.py -s   (prints PSNR and minutes for the README)
 """
