@@ -22,4 +22,4 @@ def test_stylegan3_tiny_makes_measurable_progress(tmp_path):
     print(f"\nstylegan3-tiny: {KIMG} kimg in {r['minutes']:.1f} min wall ({r['cpu_minutes']:.1f} CPU min) on CPU; "
           f"classifier-feature Frechet distance to real images {fd0:.2f} (untrained) -> {fd1:.2f} (trained), "
           f"ratio {fd1 / fd0:.3f}")
-    assert fd1 < 0.8 * fd0
+    assert fd1 < 0.8 * fd0  # measured 2026-12-07: 1197 -> 531 (ratio 0.44) after 8 kimg, 4.4 CPU-min of training
