@@ -605,7 +605,8 @@ def edit(source: str | None, direction: str, seeds=None, projected_w: str | None
 def project(source: str | None, targets: list, outdir: str = "proj", steps: int = 1000, space: str = "w",
             start_w: str | None = None, seed: int = 0, loss: str = "lpips", save_video: bool = False,
             weights: str | None = None, lpips_weights: str | None = None, class_idx: int | None = None,
-            device: str = "auto", emit: Emit = _noop, provenance: bool = True, output=None) -> dict:
+            device: str = "auto", emit: Emit = _noop, provenance: bool = True, output=None,
+            noise: str = "optimise") -> dict:
     """`ganctl project`: NVlabs' projector (ganctl/latent/projector.py) for one or more target images. Writes
     projected_w.npz, proj.png, target.png (and proj.mp4) into OUT, or OUT/NN-STEM/ for several targets."""
     import numpy as np
@@ -621,7 +622,7 @@ def project(source: str | None, targets: list, outdir: str = "proj", steps: int 
 
     if not targets:
         raise UsageError("ganctl project: give at least one target image")
-    cfg = P.ProjectorConfig(steps=steps, space=space, loss=loss, seed=seed)
+    cfg = P.ProjectorConfig(steps=steps, space=space, loss=loss, seed=seed, noise=noise)
     cfg.check()
     gen = load_generator(source, device)
     require_w_space(gen, "ganctl project")
@@ -646,7 +647,7 @@ def project(source: str | None, targets: list, outdir: str = "proj", steps: int 
             raise UsageError("--class: this generator is conditional; say which class the targets are")
         c = torch.full((len(targets),), int(class_idx), dtype=torch.int64, device=gen.device)
     log(f"projecting {len(targets)} target(s) into {gen.path.name}: {steps} steps, space {space}, loss {loss}, "
-        f"device {gen.device}")
+        f"noise {noise}, device {gen.device}")
     result = P.project(G, tgt, cfg, lp, start, c, keep_steps=save_video,
                        progress=lambda e: emit({"type": "step", **e}))
     w = result["w"]
@@ -673,8 +674,8 @@ def project(source: str | None, targets: list, outdir: str = "proj", steps: int 
             both = torch.cat([tgt[i].cpu().unsqueeze(0).expand(len(frames), -1, -1, -1), frames], dim=3)
             files += write_frames(both, d / "proj.mp4", fps=10, provenance=prov.with_(kind="frames") if prov else None)
         records.append({"target": str(t), "outdir": str(d), "files": files, **metrics[i]})
-    return {"checkpoint": str(gen.path), "steps": steps, "space": space, "loss": loss, "device": str(gen.device),
-            "targets": records}
+    return {"checkpoint": str(gen.path), "steps": steps, "space": space, "loss": loss, "noise": noise,
+            "device": str(gen.device), "targets": records}
 
 
 def video(source: str | None, seeds=None, projected_w: list | None = None, grid: str = "1x1", w_frames: int = 120,

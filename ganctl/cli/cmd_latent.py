@@ -7,9 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from ganctl.cli.output_options import key_option, output_policy, sign_option, watermark_option, watermark_payload_option
-
 from ganctl.cli.cmd_sample import CKPT_HELP, PROV_HELP, SOURCE_HELP
+from ganctl.cli.output_options import (checked_output_policy, key_option, sign_option, watermark_option,
+                                        watermark_payload_option)
 
 LAYERS_HELP = "ws indices to use/edit, e.g. 0-5 (coarse) or 0,2,4; default: all (edit: the direction's own)."
 
@@ -18,6 +18,29 @@ def _layers(text):
     from ganctl.cli.seeds import parse_seeds
 
     return None if text is None or text.strip() == "all" else parse_seeds(text, "--layers")
+
+
+# The options every latent command shares, one definition each (Typer reads a fresh OptionInfo per parameter).
+def _device():
+    return typer.Option("auto", "--device")
+
+
+def _checkpoint():
+    return typer.Option(None, "--checkpoint", help=CKPT_HELP)
+
+
+def _json(help_text: str = "Print the result as JSON."):
+    return typer.Option(False, "--json", help=help_text)
+
+
+def _no_provenance():
+    return typer.Option(False, "--no-provenance", help=PROV_HELP)
+
+
+def _written(no_provenance: bool, sign, key, watermark, watermark_payload) -> dict:
+    """The api keyword arguments that say how images are written: provenance statement and output policy."""
+    return {"provenance": not no_provenance,
+            "output": checked_output_policy(no_provenance, sign, key, watermark, watermark_payload)}
 
 
 def register(app: typer.Typer) -> None:
@@ -39,9 +62,7 @@ def register(app: typer.Typer) -> None:
         split: float = typer.Option(0.7, "--split", help="boundary: training share; the rest validates."),
         name: str = typer.Option("boundary", "--name", help="boundary: the direction's name (e.g. smile)."),
         seed: int = typer.Option(0, "--seed", help="ganspace: first sample seed; boundary: split shuffle."),
-        device: str = typer.Option("auto", "--device"),
-        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
-        as_json: bool = typer.Option(False, "--json"),
+        device: str = _device(), checkpoint: Optional[str] = _checkpoint(), as_json: bool = _json(),
     ) -> None:
         from ganctl import api
 
@@ -68,14 +89,10 @@ def register(app: typer.Typer) -> None:
         steps: int = typer.Option(7, "--steps"),
         layers: Optional[str] = typer.Option(None, "--layers", help=LAYERS_HELP),
         out: str = typer.Option("edit.png", "--out", help="grid.png, walk.mp4, walk.gif or a folder."),
-        truncation: float = typer.Option(1.0, "--truncation"),
-        class_idx: Optional[int] = typer.Option(None, "--class"),
+        truncation: float = typer.Option(1.0, "--truncation"), class_idx: Optional[int] = typer.Option(None, "--class"),
         fps: int = typer.Option(24, "--fps"),
-        device: str = typer.Option("auto", "--device"),
-        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
-        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
-        as_json: bool = typer.Option(False, "--json"),
-        sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+        device: str = _device(), checkpoint: Optional[str] = _checkpoint(), as_json: bool = _json(),
+        no_provenance: bool = _no_provenance(), sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
         watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         from ganctl import api
@@ -83,8 +100,8 @@ def register(app: typer.Typer) -> None:
 
         source = api.select_checkpoint(source, checkpoint)
         res = api.edit(source, direction, parse_seeds(seeds) if seeds is not None else None, projected_w, strength,
-                       steps, _layers(layers), out, truncation, class_idx, fps, device, provenance=not no_provenance,
-                        output=output_policy(sign, key, watermark, watermark_payload))
+                       steps, _layers(layers), out, truncation, class_idx, fps, device,
+                       **_written(no_provenance, sign, key, watermark, watermark_payload))
         if as_json:
             print(json.dumps(res))
             return
@@ -105,14 +122,15 @@ def register(app: typer.Typer) -> None:
         start_w: Optional[str] = typer.Option(None, "--start-w", help="Start from this projected_w.npz instead of w_avg."),
         seed: int = typer.Option(0, "--seed", help="Seed of the w noise and the initial noise maps."),
         loss: str = typer.Option("lpips", "--loss", help="lpips (LPIPS-VGG16, NVlabs) or mse (pixels, no weights)."),
+        noise: str = typer.Option("optimise", "--noise", help="optimise: re-draw the noise maps and optimise them "
+                                  "(NVlabs); const: keep the network's own, as sample and proj.png use them (images "
+                                  "this generator made)."),
         save_video: bool = typer.Option(False, "--save-video", help="Also write proj.mp4 (target | synthesis per step)."),
         weights: Optional[str] = typer.Option(None, "--weights", help="VGG16 weights (vgg16-397923af.pth)."),
         lpips_weights: Optional[str] = typer.Option(None, "--lpips-weights", help="LPIPS v0.1 linear layers (vgg.pth)."),
         class_idx: Optional[int] = typer.Option(None, "--class", help="Conditional generators: the targets' class."),
-        device: str = typer.Option("auto", "--device"),
-        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
-        as_json: bool = typer.Option(False, "--json", help="Print the final LPIPS, PSNR and MSE per target as JSON."),
-        sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+        device: str = _device(), as_json: bool = _json("Print the final LPIPS, PSNR and MSE per target as JSON."),
+        no_provenance: bool = _no_provenance(), sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
         watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         import sys
@@ -129,8 +147,8 @@ def register(app: typer.Typer) -> None:
                 print(f"step {e['step']}/{e['steps']}  dist {d}  lr {e['lr']:.4f}", file=sys.stderr)
 
         res = api.project(source, targets, out, steps, space, start_w, seed, loss, save_video, weights, lpips_weights,
-                          class_idx, device, emit=emit, provenance=not no_provenance,
-                        output=output_policy(sign, key, watermark, watermark_payload))
+                          class_idx, device, emit=emit, noise=noise,
+                          **_written(no_provenance, sign, key, watermark, watermark_payload))
         if as_json:
             print(json.dumps(res))
             return
@@ -153,13 +171,9 @@ def register(app: typer.Typer) -> None:
         keyframes: Optional[int] = typer.Option(None, "--keyframes", help="Keyframes per cell (default: inputs / cells)."),
         out: str = typer.Option("video.mp4", "--out", help="walk.mp4 (needs ffmpeg), walk.gif or a folder."),
         fps: int = typer.Option(60, "--fps"),
-        truncation: float = typer.Option(1.0, "--truncation"),
-        class_idx: Optional[int] = typer.Option(None, "--class"),
-        device: str = typer.Option("auto", "--device"),
-        checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help=CKPT_HELP),
-        no_provenance: bool = typer.Option(False, "--no-provenance", help=PROV_HELP),
-        as_json: bool = typer.Option(False, "--json"),
-        sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
+        truncation: float = typer.Option(1.0, "--truncation"), class_idx: Optional[int] = typer.Option(None, "--class"),
+        device: str = _device(), checkpoint: Optional[str] = _checkpoint(), as_json: bool = _json(),
+        no_provenance: bool = _no_provenance(), sign: Optional[str] = sign_option(), key: Optional[str] = key_option(),
         watermark: bool = watermark_option(), watermark_payload: Optional[str] = watermark_payload_option(),
     ) -> None:
         from ganctl import api
@@ -167,8 +181,8 @@ def register(app: typer.Typer) -> None:
 
         source = api.select_checkpoint(source, checkpoint)
         res = api.video(source, parse_seeds(seeds) if seeds is not None else None, projected_w or None, grid, w_frames,
-                        keyframes, out, fps, truncation, class_idx, device, provenance=not no_provenance,
-                        output=output_policy(sign, key, watermark, watermark_payload))
+                        keyframes, out, fps, truncation, class_idx, device,
+                        **_written(no_provenance, sign, key, watermark, watermark_payload))
         if as_json:
             print(json.dumps(res))
             return

@@ -7,22 +7,13 @@ from typing import Optional
 
 import typer
 
-from ganctl.cli.output_options import (energy_country_option, energy_option, key_option, output_policy, sign_option,
-                                        watermark_option, watermark_payload_option)
+from ganctl.cli.output_options import (checked_output_policy, energy_country_option, energy_option, key_option,
+                                        sign_option, watermark_option, watermark_payload_option)
 
 SOURCE_HELP = "A run directory or checkpoint (.safetensors). Default: the newest run under ./runs."
 CKPT_HELP = "Which checkpoint of the run: best (kept when trained with train.metrics), latest, or a file name in RUN/checkpoints."
 PROV_HELP = ("Do not write the AI-generated provenance statement (XMP in PNGs, GIF comment, MP4 metadata; read it back "
              "with `ganctl provenance FILE`).")
-
-
-def _policy(no_provenance: bool, sign, key, watermark, watermark_payload):
-    policy = output_policy(sign, key, watermark, watermark_payload)
-    if policy is not None and no_provenance:
-        from ganctl.errors import UsageError
-
-        raise UsageError("--no-provenance: cannot be combined with --sign/--watermark (they state what the image is)")
-    return policy
 
 
 def parse_translate(text: str | None) -> tuple[float, float]:
@@ -104,7 +95,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--batch-size: must be at least 1")
         from ganctl.engine.energy import measuring
 
-        output = _policy(no_provenance, sign, key, watermark, watermark_payload)
+        output = checked_output_policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
         if projected_w is not None:
             res = api.sample_projected(source, projected_w, outdir, grid, noise_mode, device, provenance=not no_provenance,
@@ -149,7 +140,7 @@ def register(app: typer.Typer) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
-        output = _policy(no_provenance, sign, key, watermark, watermark_payload)
+        output = checked_output_policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
         res = api.interpolate(source, parse_seeds(seeds), steps, method, space, loop, out, truncation, class_idx, fps, device,
                               provenance=not no_provenance, output=output)
@@ -181,7 +172,7 @@ def register(app: typer.Typer) -> None:
         from ganctl import api
         from ganctl.cli.seeds import parse_seeds
 
-        output = _policy(no_provenance, sign, key, watermark, watermark_payload)
+        output = checked_output_policy(no_provenance, sign, key, watermark, watermark_payload)
         source = api.select_checkpoint(source, checkpoint)
         res = api.style_mix(source, parse_seeds(rows, "--rows"), parse_seeds(cols, "--cols"), parse_seeds(styles, "--styles"),
                             truncation, truncation_cutoff, noise_mode, class_idx, out, singles, device,

@@ -44,6 +44,16 @@ def output_policy(sign, key, watermark, watermark_payload, config: dict | None =
     return make_policy(sign, key, watermark, watermark_payload, config)
 
 
+def checked_output_policy(no_provenance: bool, sign, key, watermark, watermark_payload):
+    """output_policy(...) for a command that also has --no-provenance, refusing the two together."""
+    policy = output_policy(sign, key, watermark, watermark_payload)
+    if policy is not None and no_provenance:
+        from ganctl.errors import UsageError
+
+        raise UsageError("--no-provenance: cannot be combined with --sign/--watermark (they state what the image is)")
+    return policy
+
+
 def energy_option():
     return typer.Option(False, "--energy", help="Measure the command's energy (kWh) and emissions (kg CO2e) with "
                                                 "codecarbon, offline (`pip install 'ganctl[energy]'`); in --json under "

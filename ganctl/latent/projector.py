@@ -7,7 +7,10 @@ lr 0.1 times a ramp (linear up over the first 5% of steps, cosine down over the 
 std w_std * 0.05 * max(0, 1 - t / 0.75)^2; the noise maps re-drawn, optimised alongside w, penalised by 1e5 x the
 squared autocorrelation (shift 1 in x and y) over a pyramid down to 8x8, and renormalised to zero mean and unit
 variance after every step; images area-downsampled to 256 px when larger; one w broadcast to every layer ("w").
-Additions: `space="w+"` (one w per layer), a start w, several targets in one batch (each target has its own w and
+Additions: `space="w+"` (one w per layer), `noise="const"` (keep the network's own noise maps fixed, as `sample`
+and proj.png use them, instead of re-drawing and optimising them: right for images the generator itself made, whose
+noise is exactly those maps; NVlabs' re-drawn maps are thrown away at the end, so what they absorbed during the
+optimisation is missing from proj.png), a start w, several targets in one batch (each target has its own w and
 noise maps and its own loss term, so with Adam's per-element updates it follows the same path it would alone, up to
 its w-noise draw), and `loss="mse"` (pixel MSE, needs no weights). The LPIPS distance is ganctl.metrics.lpips'
 LPIPS-VGG16 v0.1, whose target taps are computed once.
@@ -43,6 +46,7 @@ class ProjectorConfig:
     noise_ramp_length: float = 0.75
     regularize_noise_weight: float = 1e5
     space: str = "w"          # w | w+
+    noise: str = "optimise"   # optimise (re-drawn, optimised, regularised: NVlabs) | const (the network's own, fixed)
     loss: str = "lpips"       # lpips | mse
     seed: int = 0             # the w noise and the re-drawn noise maps
 
@@ -51,6 +55,9 @@ class ProjectorConfig:
             raise UsageError("--steps: must be at least 1 (NVlabs' default is 1000)")
         if self.space not in ("w", "w+"):
             raise UsageError(f"--space {self.space!r}: use w (one w broadcast, NVlabs) or w+ (one w per layer)")
+        if self.noise not in ("optimise", "const"):
+            raise UsageError(f"--noise {self.noise!r}: use optimise (re-drawn and optimised, NVlabs) or const "
+                             "(the network's own noise maps, fixed)")
         if self.loss not in ("lpips", "mse"):
             raise UsageError(f"--loss {self.loss!r}: use lpips (NVlabs) or mse (pixels; needs no weights)")
 
@@ -156,7 +163,7 @@ def project(G, targets: torch.Tensor, cfg: ProjectorConfig, lpips=None, start_w:
         w0 = w_avg.expand(B, 1 if cfg.space == "w" else num_ws, -1)
     w_opt = w0.clone().contiguous().requires_grad_(True)
     noises = []
-    for mod, name in noise_buffers(G):
+    for mod, name in (noise_buffers(G) if cfg.noise == "optimise" else []):
         buf = getattr(mod, name)
         v = torch.randn((B, 1, *buf.shape[-2:]), generator=gen).to(device).requires_grad_(True)
         delattr(mod, name)

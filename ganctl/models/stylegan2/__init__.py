@@ -33,14 +33,11 @@ def check_resolution(height: int, width: int | None = None) -> int:
     return require_square_power_of_two("stylegan2", height, width)
 
 
-def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
-    """(G, D) for a resolved `model:` section. `num_classes` 0 makes both unconditional."""
-    from ganctl.models.stylegan2.discriminator import ARCHITECTURES, Discriminator
-    from ganctl.models.stylegan2.synthesis import Generator
+def check_common(cfg: dict, positive_keys) -> None:
+    """The checks StyleGAN2 and StyleGAN3 share: positive sizes, D's architecture, the minibatch-stddev channels."""
+    from ganctl.models.stylegan2.discriminator import ARCHITECTURES
 
-    cfg = {**DEFAULTS, **{k: v for k, v in model_cfg.items() if k != "family"}}
-    check_resolution(int(img_resolution))
-    for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max"):
+    for key in positive_keys:
         if int(cfg[key]) < 1:
             raise UsageError(f"config key model.{key}: must be >= 1, got {cfg[key]}")
     if cfg["d_architecture"] not in ARCHITECTURES:
@@ -50,16 +47,37 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     if cfg["mbstd_channels"] < 0 or (cfg["mbstd_channels"] and c4 % cfg["mbstd_channels"]):
         raise UsageError(f"config key model.mbstd_channels: must divide the 4x4 channel count {c4}, "
                          f"got {cfg['mbstd_channels']}")
-    conv_clamp = cfg["conv_clamp"] if cfg["conv_clamp"] and cfg["conv_clamp"] > 0 else None
-    common = dict(channel_base=int(cfg["channel_base"]), channel_max=int(cfg["channel_max"]),
-                  num_fp16_res=int(cfg["num_fp16_res"]), conv_clamp=conv_clamp)
+
+
+def conv_clamp_of(cfg: dict):
+    """model.conv_clamp as the layers take it: None when unset or <= 0 (no clamping)."""
+    return cfg["conv_clamp"] if cfg["conv_clamp"] and cfg["conv_clamp"] > 0 else None
+
+
+def build_discriminator(cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
+    """StyleGAN2's D for a resolved `model:` section (StyleGAN3 trains with the same D, at the configured channels)."""
+    from ganctl.models.stylegan2.discriminator import Discriminator
+
+    return Discriminator(int(num_classes), int(img_resolution), int(img_channels), mbstd_group=int(cfg["mbstd_group"]),
+                         mbstd_channels=int(cfg["mbstd_channels"]), architecture=cfg["d_architecture"],
+                         cmap_layers=int(cfg["d_cmap_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]),
+                         channel_base=int(cfg["channel_base"]), channel_max=int(cfg["channel_max"]),
+                         num_fp16_res=int(cfg["num_fp16_res"]), conv_clamp=conv_clamp_of(cfg))
+
+
+def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
+    """(G, D) for a resolved `model:` section. `num_classes` 0 makes both unconditional."""
+    from ganctl.models.stylegan2.synthesis import Generator
+
+    cfg = {**DEFAULTS, **{k: v for k, v in model_cfg.items() if k != "family"}}
+    check_resolution(int(img_resolution))
+    check_common(cfg, ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max"))
     G = Generator(int(cfg["z_dim"]), int(num_classes), int(cfg["w_dim"]), int(img_resolution), int(img_channels),
                   mapping_layers=int(cfg["mapping_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]),
-                  w_avg_beta=float(cfg["w_avg_beta"]), fused_modconv=bool(cfg["fused_modconv"]), **common)
-    D = Discriminator(int(num_classes), int(img_resolution), int(img_channels), mbstd_group=int(cfg["mbstd_group"]),
-                      mbstd_channels=int(cfg["mbstd_channels"]), architecture=cfg["d_architecture"],
-                      cmap_layers=int(cfg["d_cmap_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]), **common)
-    return G, D
+                  w_avg_beta=float(cfg["w_avg_beta"]), fused_modconv=bool(cfg["fused_modconv"]),
+                  channel_base=int(cfg["channel_base"]), channel_max=int(cfg["channel_max"]),
+                  num_fp16_res=int(cfg["num_fp16_res"]), conv_clamp=conv_clamp_of(cfg))
+    return G, build_discriminator(cfg, img_resolution, img_channels, num_classes)
 
 
 FAMILY = Family(

@@ -1,4 +1,5 @@
-"""StyleGAN2's mapping network: z (+ class embedding) -> w, the running mean w_avg, and truncation toward it."""
+"""StyleGAN2's mapping network: z (+ class embedding) -> w, the running mean w_avg, and truncation toward it; and
+StyleGenerator, the mapping + synthesis wiring that StyleGAN2's and StyleGAN3's generators share."""
 
 from __future__ import annotations
 
@@ -69,3 +70,36 @@ class MappingNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         return f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}"
+
+
+class StyleGenerator(nn.Module):
+    """Mapping + a synthesis network (ws (N, num_ws, w_dim) -> images): the seam sampling, projection and the latent
+    tools use (z_dim, c_dim, w_dim, num_ws, w_avg, mapping(...), synthesis(ws, ...)). StyleGAN2's and StyleGAN3's
+    Generator subclass it, naming their `synthesis_class` and default mapping depth. Synthesis is built first, so seeded
+    initialisation draws in NVlabs' order (synthesis, then mapping) and state-dict keys match theirs."""
+
+    synthesis_class: type[nn.Module]
+    default_mapping_layers = 8
+
+    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_layers=None, mapping_lr_mult=0.01,
+                 w_avg_beta=0.998, **synthesis_kwargs):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution, self.img_channels = img_resolution, img_channels
+        self.synthesis = self.synthesis_class(w_dim, img_resolution, img_channels, **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        layers = self.default_mapping_layers if mapping_layers is None else mapping_layers
+        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=layers,
+                                      lr_multiplier=mapping_lr_mult, w_avg_beta=w_avg_beta)
+
+    @property
+    def w_avg(self) -> torch.Tensor:
+        """Running mean of w (a buffer of the mapping network: state_dict key `mapping.w_avg`)."""
+        return self.mapping.w_avg
+
+    def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", update_emas=False,
+                **synthesis_kwargs):
+        """z (N, z_dim) [+ class c] -> images float32 (N, C, H, W), nominally in [-1, 1] (not clamped)."""
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
+        return self.synthesis(ws, noise_mode=noise_mode, update_emas=update_emas, **synthesis_kwargs)

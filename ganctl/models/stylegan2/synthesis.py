@@ -15,7 +15,7 @@ from torch import nn
 from ganctl import ops
 from ganctl.models.stylegan2.layers import (RESAMPLE_TAPS, FullyConnectedLayer, fp16_resolution,
                                             mixed_precision_dtype, modulated_conv2d)
-from ganctl.models.stylegan2.mapping import MappingNetwork
+from ganctl.models.stylegan2.mapping import StyleGenerator
 
 NOISE_MODES = ("const", "random", "none")
 
@@ -158,23 +158,12 @@ class SynthesisNetwork(nn.Module):
         return img
 
 
-class Generator(nn.Module):
-    """Mapping + synthesis. forward(z, c) -> images float32 (N, C, H, W), nominally in [-1, 1] (not clamped)."""
+class Generator(StyleGenerator):
+    """Mapping + StyleGAN2 synthesis. forward(z, c, ..., fused_modconv=None, generator=None) -> images float32
+    (N, C, H, W), nominally in [-1, 1] (not clamped)."""
 
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_layers=8, mapping_lr_mult=0.01,
-                 w_avg_beta=0.998, **synthesis_kwargs):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers,
-                                      lr_multiplier=mapping_lr_mult, w_avg_beta=w_avg_beta)
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        """Running mean of w (a buffer of the mapping network: state_dict key `mapping.w_avg`)."""
-        return self.mapping.w_avg
+    synthesis_class = SynthesisNetwork
+    default_mapping_layers = 8
 
     def style_affines(self) -> list[tuple[int, nn.Module]]:
         """(ws index, affine layer) of every synthesis layer, toRGB included, in ws order: the style weights SeFa
@@ -187,10 +176,3 @@ class Generator(nn.Module):
             out.append((w_idx + block.num_conv, block.torgb.affine))
             w_idx += block.num_conv
         return sorted(out, key=lambda p: p[0])
-
-    def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", update_emas=False,
-                fused_modconv=None, generator=None):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, noise_mode=noise_mode, update_emas=update_emas, fused_modconv=fused_modconv,
-                              generator=generator)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ganctl.errors import UsageError
 from ganctl.models.family import Export, Family, require_square_power_of_two
+from ganctl.models.stylegan2 import build_discriminator, check_common, conv_clamp_of
 
 CONFIGS = ("t", "r")
 
@@ -44,19 +45,18 @@ def check_resolution(height: int, width: int | None = None) -> int:
 def generator_kwargs(cfg: dict) -> dict:
     """Generator(...) keyword arguments for a resolved `model:` section (besides z/c/w dims and image shape)."""
     r = cfg["config"] == "r"
-    conv_clamp = cfg["conv_clamp"] if cfg["conv_clamp"] and cfg["conv_clamp"] > 0 else None
     return dict(mapping_layers=int(cfg["mapping_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]),
                 w_avg_beta=float(cfg["w_avg_beta"]),
                 channel_base=int(cfg["channel_base"]) * (2 if r else 1),
                 channel_max=int(cfg["channel_max"]) * (2 if r else 1),
                 num_layers=int(cfg["num_layers"]), num_critical=int(cfg["num_critical"]),
-                margin_size=int(cfg["margin_size"]), num_fp16_res=int(cfg["num_fp16_res"]), conv_clamp=conv_clamp,
+                margin_size=int(cfg["margin_size"]), num_fp16_res=int(cfg["num_fp16_res"]),
+                conv_clamp=conv_clamp_of(cfg),
                 conv_kernel=1 if r else 3, use_radial_filters=r, magnitude_ema_beta=float(cfg["magnitude_ema_beta"]))
 
 
 def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: int):
     """(G, D) for a resolved `model:` section. `num_classes` 0 makes both unconditional."""
-    from ganctl.models.stylegan2.discriminator import ARCHITECTURES, Discriminator
     from ganctl.models.stylegan3.synthesis import Generator
 
     cfg = {**DEFAULTS, **{k: v for k, v in model_cfg.items() if k != "family"}}
@@ -64,29 +64,14 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     if cfg["config"] not in CONFIGS:
         raise UsageError(f"config key model.config: {cfg['config']!r} is not one of {', '.join(CONFIGS)} "
                          "(t: StyleGAN3-T, r: StyleGAN3-R)")
-    for key in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "num_layers"):
-        if int(cfg[key]) < 1:
-            raise UsageError(f"config key model.{key}: must be >= 1, got {cfg[key]}")
+    check_common(cfg, ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "num_layers"))
     if not 0 <= int(cfg["num_critical"]) < int(cfg["num_layers"]):
         raise UsageError(f"config key model.num_critical: must be in [0, model.num_layers), got {cfg['num_critical']}")
     if not 0 < float(cfg["magnitude_ema_beta"]) < 1:
         raise UsageError(f"config key model.magnitude_ema_beta: must be in (0, 1), got {cfg['magnitude_ema_beta']}")
-    if cfg["d_architecture"] not in ARCHITECTURES:
-        raise UsageError(f"config key model.d_architecture: {cfg['d_architecture']!r} is not one of "
-                         f"{', '.join(ARCHITECTURES)}")
-    c4 = min(int(cfg["channel_base"]) // 4, int(cfg["channel_max"]))
-    if cfg["mbstd_channels"] < 0 or (cfg["mbstd_channels"] and c4 % cfg["mbstd_channels"]):
-        raise UsageError(f"config key model.mbstd_channels: must divide the 4x4 channel count {c4}, "
-                         f"got {cfg['mbstd_channels']}")
     G = Generator(int(cfg["z_dim"]), int(num_classes), int(cfg["w_dim"]), int(img_resolution), int(img_channels),
                   **generator_kwargs(cfg))
-    conv_clamp = cfg["conv_clamp"] if cfg["conv_clamp"] and cfg["conv_clamp"] > 0 else None
-    D = Discriminator(int(num_classes), int(img_resolution), int(img_channels), mbstd_group=int(cfg["mbstd_group"]),
-                      mbstd_channels=int(cfg["mbstd_channels"]), architecture=cfg["d_architecture"],
-                      cmap_layers=int(cfg["d_cmap_layers"]), mapping_lr_mult=float(cfg["mapping_lr_mult"]),
-                      channel_base=int(cfg["channel_base"]), channel_max=int(cfg["channel_max"]),
-                      num_fp16_res=int(cfg["num_fp16_res"]), conv_clamp=conv_clamp)
-    return G, D
+    return G, build_discriminator(cfg, img_resolution, img_channels, num_classes)
 
 
 FAMILY = Family(

@@ -17,7 +17,7 @@ from torch import nn
 
 from ganctl import ops
 from ganctl.models.stylegan2.layers import FullyConnectedLayer
-from ganctl.models.stylegan2.mapping import MappingNetwork
+from ganctl.models.stylegan2.mapping import StyleGenerator
 from ganctl.models.stylegan3.filters import LayerSpec, design_lowpass_filter, layer_schedule
 
 NOISE_MODES = ("const", "random", "none")  # accepted for the shared seam; StyleGAN3 has no noise inputs
@@ -218,22 +218,11 @@ class SynthesisNetwork(nn.Module):
         return x.to(torch.float32)
 
 
-class Generator(nn.Module):
+class Generator(StyleGenerator):
     """Mapping + StyleGAN3 synthesis. forward(z, c) -> images float32 (N, C, H, W), nominally in [-1, 1]."""
 
-    def __init__(self, z_dim, c_dim, w_dim, img_resolution, img_channels, mapping_layers=2, mapping_lr_mult=0.01,
-                 w_avg_beta=0.998, **synthesis_kwargs):
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, num_layers=mapping_layers,
-                                      lr_multiplier=mapping_lr_mult, w_avg_beta=w_avg_beta)
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        return self.mapping.w_avg
+    synthesis_class = SynthesisNetwork
+    default_mapping_layers = 2
 
     def style_affines(self) -> list[tuple[int, nn.Module]]:
         """(ws index, affine layer) of every synthesis layer incl. ToRGB, in ws order (SeFa's style weights).
@@ -247,9 +236,3 @@ class Generator(nn.Module):
         inverse of make_transform(translate, angle))."""
         m = torch.linalg.inv(make_transform(translate, rotate_deg)).to(torch.float32)
         self.synthesis.input.transform.copy_(m)
-
-    def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const", update_emas=False,
-                **synthesis_kwargs):
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, noise_mode=noise_mode, update_emas=update_emas, **synthesis_kwargs)
