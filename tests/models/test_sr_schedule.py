@@ -65,7 +65,8 @@ def test_presets_carry_basicsr_schedules_in_images():
     assert not make_schedule(resolve_config("sr-tiny"), 32).lr_varies
 
 
-def test_bad_schedule_settings_are_refused():
+def test_bad_schedule_settings_are_refused(tmp_path, fmnist32):
+    from ganctl import api
     from ganctl.errors import UsageError
 
     for ov, needle in ((["model.lr_scheme=step"], "model.lr_scheme: 'step' is not one of"),
@@ -75,6 +76,10 @@ def test_bad_schedule_settings_are_refused():
                        (["model.lr_scheme=multistep", "model.lr_milestones_kimg=[-1]"], "lr_milestones_kimg: must be >= 0")):
         with pytest.raises(UsageError, match=needle):
             _schedule(*ov)
+    with pytest.raises(UsageError, match="one weight per period"):  # before the run directory exists
+        api.train("sr-tiny", str(fmnist32), outdir=str(tmp_path / "runs"),
+                  overrides=["model.lr_scheme=cosine_restart", "model.lr_periods_kimg=[1,1]"])
+    assert not (tmp_path / "runs").exists()
 
 
 def test_training_follows_the_schedule_and_resumes_on_it(tmp_path, fmnist32, one_cpu_thread):
