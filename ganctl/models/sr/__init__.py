@@ -28,6 +28,7 @@ DEFAULTS = {
     "degradation": "bicubic",    # how LR inputs are made from HR patches: bicubic | realesrgan (models/sr/batches.py)
     # Real-ESRGAN's second-order pipeline settings (used with degradation=realesrgan); published defaults.
     "degradation_params": _degradation_defaults(),
+    "gt_usm": False,             # Real-ESRGAN: sharpen HR patches (USM, data/usm.py), make the LR from the sharpened copy
     # BasicSR's learning-rate schedules in images (models/sr/schedule.py): constant | multistep | cosine_restart
     "lr_scheme": "constant",
     "lr_milestones_kimg": [],    # multistep: x lr_gamma at each (BasicSR milestones x batch / 1000)
