@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
                  "checkpoint (.pt) into a ganctl checkpoint. Nothing in the file is executed.\n\n"
                  "Example: ganctl convert ffhq.pkl ffhq.safetensors")
     def convert(
-        source: str = typer.Argument(..., help="The network file (.pkl or .pt)."),
+        source: str = typer.Argument(..., help="The network file (.pkl, .pt or .pth)."),
         out: str = typer.Argument(..., help="The ganctl checkpoint to write (*.safetensors)."),
     ) -> None:
         from ganctl import api

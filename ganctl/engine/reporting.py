@@ -51,6 +51,8 @@ class TickReporter:
             st = tr.stage
             rec.update({"Schedule/phase": st.index, "Schedule/resolution": st.resolution, "Schedule/alpha": st.alpha,
                         "Schedule/batch": st.batch, "Schedule/lr_g": st.lr_g, "Schedule/lr_d": st.lr_d})
+        elif getattr(tr.schedule, "lr_varies", False):  # a rate that moves (decay, multistep, cosine): log where it is
+            rec.update({"Schedule/lr_g": tr.stage.lr_g, "Schedule/lr_d": tr.stage.lr_d})
         if tr.energy is not None:
             rec.update(tr.energy.tick_fields())
         if tr.device.type == "cuda":

@@ -75,7 +75,7 @@ def _checkpoint_info(path: Path) -> dict:
         out["source"] = meta["source"]
     if meta.get("privacy"):
         out["privacy"] = meta["privacy"]  # DP training: the epsilon spent at this checkpoint, delta, the mechanism
-    if meta.get("stage") and get_family(cfg["model"]["family"]).has_schedule:
+    if meta.get("stage", {}).get("kind", "constant") != "constant" and get_family(cfg["model"]["family"]).has_schedule:
         out["stage"] = meta["stage"]  # a growing network (ProGAN) saved mid-schedule: its resolution and alpha then
     if meta.get("energy"):
         out["energy"] = meta["energy"]  # the run's energy/carbon totals up to this checkpoint (engine/energy.py)

@@ -27,6 +27,10 @@ DEFAULTS = {
     "perceptual_layers": ["conv5_4"],        # VGG19 layers (BasicSR names; conv = before its ReLU)
     "perceptual_layer_weights": [1.0],       # one per layer
     "vgg19_weights": "",                     # torchvision's vgg19-dcbb9e9d.pth; "": $GANCTL_VGG19_WEIGHTS or the cache
+    # With model.gt_usm (the batch carries a sharpened target): which terms compare with it (Real-ESRGAN's options)
+    "l1_gt_usm": True,
+    "percep_gt_usm": True,
+    "gan_gt_usm": False,     # D's real images: the plain HR patch
 }
 GAN_TYPES = ("vanilla", "ragan")
 
@@ -65,22 +69,25 @@ class SRLoss(nn.Module):
     def accumulate_gradients(self, phase, batch: dict, gain, cur_nimg) -> dict:
         stats = {}
         lq, gt = pick(batch, INPUT_KEYS), pick(batch, TARGET_KEYS)
+        usm = batch.get("target_usm")  # model.gt_usm: Real-ESRGAN's sharpened target, used where its options say
+        l1_gt, percep_gt, gan_gt = (usm if usm is not None and self.cfg[k] else gt
+                                    for k in ("l1_gt_usm", "percep_gt_usm", "gan_gt_usm"))
         gan_w = self.cfg["gan_weight"]
         D = self.D[0]
         if phase in ("Gmain", "Gboth"):
             fake = apply_generator(self.G[0], lq)
-            pix = (fake - gt).abs().mean() * 0.5  # L1 on [0, 1]
+            pix = (fake - l1_gt).abs().mean() * 0.5  # L1 on [0, 1]
             loss = self.cfg["pixel_weight"] * pix
             stats["Loss/G/pixel"] = pix.item()
             if self.perceptual is not None:
-                percep = self.perceptual(fake, gt)
+                percep = self.perceptual(fake, percep_gt)
                 stats["Loss/G/perceptual"] = percep.item()
                 loss = loss + self.cfg["perceptual_weight"] * percep
             if gan_w > 0:
                 fake_logits = D(fake)
                 if self.cfg["gan_type"] == "ragan":
                     with torch.no_grad():
-                        real_logits = D(gt)
+                        real_logits = D(gan_gt)
                     adv = 0.5 * (_bce(real_logits - fake_logits.mean(), 0.0) + _bce(fake_logits - real_logits.mean(), 1.0))
                 else:
                     adv = _bce(fake_logits, 1.0)
@@ -94,7 +101,7 @@ class SRLoss(nn.Module):
             else:
                 with torch.no_grad():
                     fake = apply_generator(self.G[0], lq)
-            real_logits = D(gt)
+            real_logits = D(gan_gt)
             fake_logits = D(fake)
             if self.cfg["gan_type"] == "ragan":
                 loss = 0.5 * (_bce(real_logits - fake_logits.mean().detach(), 1.0)

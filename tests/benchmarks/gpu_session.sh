@@ -84,8 +84,9 @@ case "$stage" in
     step bench-fid $PY tests/benchmarks/bench_fid.py --device cuda --n 2000 --size 256 --workers 8
     ;;
   sr)
-    step bench-upscale $PY tests/benchmarks/bench_sr.py --device cuda --size 256 --n 16 --steps 10
-    step bench-upscale-tiled $PY tests/benchmarks/bench_sr.py --device cuda --size 256 --n 16 --tile 128 --steps 10
+    # Real-ESRGAN / BasicSR baselines when $REALESRGAN_DIR and $BASICSR_DIR name local copies (+ opencv), else ganctl only
+    step bench-sr $PY tests/benchmarks/bench_sr.py --device cuda --threads 8 --size 256 --n 16 --num-block 23 --tile 128 \
+      --train-block 23 --batch 16 --steps 10
     step test-sr $PY -m pytest -q -p no:cacheprovider tests/engine/test_image_family.py tests/sampling/test_upscale.py
     ;;
   *)

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
+from _procs import ONE_THREAD, checkpoint_state, torchrun_train
 from ganctl.engine.checkpoint import latest_checkpoint
 
 # No dropout or batch norm: every operation is per-sample, so a split batch computes the same gradients.
@@ -18,27 +18,15 @@ TINY = ["model.hidden=[32]", "model.d_hidden=[32]", "model.z_dim=8", "model.drop
         "train.batch_gpu=8", "train.tick_kimg=0.032", "train.grid_size=4", "model.mbstd_group=4"]
 
 
-def _torchrun(*args, timeout=300):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, "-m", "ganctl", "train", "--gpus", "2", *map(str, args)], capture_output=True,
-                       text=True, env=env, timeout=timeout)
-    assert p.returncode == 0, p.stdout + p.stderr
-    return p
-
-
-def _state(run: Path) -> dict:
-    return load_file(str(latest_checkpoint(run / "checkpoints")))
-
-
 def test_two_processes_match_one(tmp_path, fmnist28, cli):
     one = Path(cli("train", "--preset", "vanilla-mnist", "--data", fmnist28, "--kimg", "0.064", "--outdir", tmp_path / "one",
                    *TINY, check=0).stdout.strip())
-    p = _torchrun("--preset", "vanilla-mnist", "--data", fmnist28, "--kimg", "0.064", "--outdir", tmp_path / "two", *TINY)
+    p = torchrun_train("--preset", "vanilla-mnist", "--data", fmnist28, "--kimg", "0.064", "--outdir", tmp_path / "two", *TINY)
     runs = list((tmp_path / "two").glob("*/*/checkpoints"))
     assert len(runs) == 1, "only rank 0 creates a run directory"
     two = runs[0].parent
     assert p.stdout.strip().splitlines()[-1] == str(two)
-    a, b = _state(one), _state(two)
+    a, b = checkpoint_state(one), checkpoint_state(two)
     for k in a:
         if k.startswith(("G/", "D/", "G_ema/")):
             assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
@@ -54,7 +42,7 @@ def test_two_processes_match_one(tmp_path, fmnist28, cli):
             assert abs(ra[k] - rb[k]) <= 1e-4 * max(1.0, abs(ra[k])), (k, ra[k], rb[k])
 
     # Resume the 2-process run to a longer budget under 2 processes; it continues from its checkpoint.
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, **ONE_THREAD)
     r = subprocess.run([sys.executable, "-m", "ganctl", "resume", str(two), "--kimg", "0.096", "--gpus", "2"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

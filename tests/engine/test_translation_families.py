@@ -123,18 +123,13 @@ def test_pix2pix_trains_and_refuses_wrong_data(tmp_path, translation_data, fmnis
 def test_pix2pix_two_gloo_processes_match_one(tmp_path, translation_data, cli):
     """pix2pix's batch norm is cross-replica under torchrun: 2 gloo processes with half the batch each equal 1 process
     (dropout off: its masks are per-process randomness, not a statistic)."""
-    import os
-    import subprocess
-    import sys
+    from _procs import torchrun_train
 
     args = ["--preset", "pix2pix-tiny", "--data", str(translation_data / "pairs"), "--kimg", "0.012", "--seed", "2",
             "model.ngf=4", "model.ndf=4", "model.dropout=false", "train.batch=4", "train.tick_kimg=0.004",
             "train.grid_size=2", "train.workers=0", "train.threads=1"]
     one = Path(cli("train", "--outdir", tmp_path / "one", *args, "train.batch_gpu=4", check=0).stdout.strip())
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    p = subprocess.run([sys.executable, "-m", "ganctl", "train", "--gpus", "2", "--outdir", str(tmp_path / "two"), *args,
-                        "train.batch_gpu=2"], capture_output=True, text=True, env=env, timeout=300)
-    assert p.returncode == 0, p.stdout + p.stderr
+    p = torchrun_train("--outdir", tmp_path / "two", *args, "train.batch_gpu=2")
     two = Path(p.stdout.strip().splitlines()[-1])
     a, b = _state(one), _state(two)
     assert any(k.startswith("G/") and k.endswith("running_var") for k in a)

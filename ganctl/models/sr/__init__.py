@@ -28,6 +28,14 @@ DEFAULTS = {
     "degradation": "bicubic",    # how LR inputs are made from HR patches: bicubic | realesrgan (models/sr/batches.py)
     # Real-ESRGAN's second-order pipeline settings (used with degradation=realesrgan); published defaults.
     "degradation_params": _degradation_defaults(),
+    "gt_usm": False,             # Real-ESRGAN: sharpen HR patches (USM, data/usm.py), make the LR from the sharpened copy
+    # BasicSR's learning-rate schedules in images (models/sr/schedule.py): constant | multistep | cosine_restart
+    "lr_scheme": "constant",
+    "lr_milestones_kimg": [],    # multistep: x lr_gamma at each (BasicSR milestones x batch / 1000)
+    "lr_gamma": 0.5,
+    "lr_periods_kimg": [],       # cosine_restart: cosine periods, each restarting at lr_restart_weights[i] x the rate
+    "lr_restart_weights": [],
+    "lr_eta_min": 0.0,
 }
 
 GENERATORS = ("rrdbnet", "msrresnet", "srvgg")
@@ -67,6 +75,12 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     return G, D
 
 
+def _make_schedule(cfg, img_resolution):
+    from ganctl.models.sr.schedule import make_schedule
+
+    return make_schedule(cfg, img_resolution)
+
+
 def _make_batches(cfg, dataset):
     from ganctl.models.sr.batches import make_batches
 
@@ -76,7 +90,8 @@ def _make_batches(cfg, dataset):
 FAMILY = Family(
     name="sr", defaults=DEFAULTS, build=build, losses=("sr",), precision="bf16", truncation="z_scale",
     uses_batchnorm=True,  # the VGG-style D
-    conditioning="image", data="paired", make_batches=_make_batches, phase_order=("G", "D"),  # BasicSR updates G, then D on the same outputs
+    conditioning="image", data="paired", make_batches=_make_batches, make_schedule=_make_schedule,
+    phase_order=("G", "D"),  # BasicSR updates G, then D on the same outputs
     export=Export(graph=image_export_graph),  # image (N, C, H, W) -> image (N, C, scale*H, scale*W)
     extra={"command": "upscale"},  # the command that applies it (sampling refuses it with this hint)
     doc="super-resolution: RRDBNet / MSRResNet / SRVGGNetCompact G, VGG-style or U-Net D (BasicSR, Real-ESRGAN)",
