@@ -113,7 +113,7 @@ def test_pix2pix_fid_and_compare_on_val(tmp_path, weights, monkeypatch, one_cpu_
     best, at = _best(run, recs, "fid")
     val_in, val_target = _val_pngs(run, tmp_path)
     out = tmp_path / "translated"
-    api.translate(str(best), [str(val_in)], str(out), device="cpu", dropout="off", bn="running")
+    api.translate(str(run / "checkpoints" / "best"), [str(val_in)], str(out), device="cpu", dropout="off", bn="running")
     l1 = api.compare(str(val_target), str(out), metrics=["l1"])["mean"]["l1"]
     assert math.isclose(at["l1"]["value"], l1, rel_tol=1e-12), (at["l1"], l1)
     cli_fid = compute.fid(str(out), str(val_target), weights=str(weights), device="cpu", workers=0, progress=False)
