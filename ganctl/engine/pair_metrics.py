@@ -27,8 +27,6 @@ from ganctl.errors import UsageError
 PAIR_METRICS = ("psnr", "ssim", "l1")
 VAL_SEED = 0x7A1D  # fixed: the validation pairs do not depend on the run's training seed
 CROP_BORDER, Y_CHANNEL = 0, False  # `ganctl compare`'s defaults
-
-
 DISTRIBUTION_METRICS = ("fid", "kid", "is")  # on image families: G_ema(val inputs) vs the val targets
 
 
@@ -39,14 +37,13 @@ def wanted(cfg: dict) -> list[str]:
 def check(cfg: dict, family, dataset) -> None:
     """Refuse pair metrics (one line) for a family without targets, or a dataset without a val split, and FID/KID/IS
     of an image-to-image family without a val split; before the run directory exists."""
-    mine = wanted(cfg)
-    if family.image_conditioned:
-        mine += [m for m in cfg["train"]["metrics"] or [] if m in DISTRIBUTION_METRICS]
+    pairs = wanted(cfg)
+    mine = pairs + ([m for m in cfg["train"]["metrics"] or [] if m in DISTRIBUTION_METRICS] if family.image_conditioned else [])
     if not mine:
         return
     names = ", ".join(mine)
-    if family.data != "paired" and wanted(cfg):
-        raise UsageError(f"config key train.metrics: {', '.join(wanted(cfg))}: an output measured against its target; model.family="
+    if family.data != "paired" and pairs:
+        raise UsageError(f"config key train.metrics: {', '.join(pairs)}: an output measured against its target; model.family="
                          f"{family.name} has no targets ({family.data} data): remove them")
     if _open_val(dataset) is None:
         raise UsageError(f"config key train.metrics: {names}: measured on the dataset's validation split, and "
