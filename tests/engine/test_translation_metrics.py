@@ -93,6 +93,40 @@ def test_cyclegan_fid_kid_on_val_equal_the_cli(tmp_path, weights, monkeypatch, o
     assert math.isclose(at["kid"]["value"], cli_kid["kid_mean"], rel_tol=1e-5, abs_tol=1e-9), (at["kid"], cli_kid)
 
 
+@pytest.mark.slow
+def test_torchrun_two_ranks_equal_single_process(tmp_path, weights, monkeypatch):
+    """Under torchrun every rank translates the val inputs and extracts its shard; rank 0's values equal one process's."""
+    import json
+    import os
+    import subprocess
+
+    from ganctl import api
+
+    imgs, labels = load_fmnist("train", 400)
+    imgs = np.pad(imgs, ((0, 0), (2, 2), (2, 2)))
+    a = _pngs(tmp_path / "sneaker", imgs[labels == 7][:30])
+    b = _pngs(tmp_path / "boot", imgs[labels == 9][:30])
+    api.prepare_pairs(str(a), str(b), str(tmp_path / "data"), mode="unpaired", workers=1, val_fraction=0.25)
+    run = Path(api.train("cyclegan-tiny", str(tmp_path / "data"), outdir=str(tmp_path / "runs"), kimg=0.008, seed=3,
+                         overrides=TINY)["run_dir"])
+    worker = Path(__file__).with_name("metric_eval_worker.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1", GANCTL_OFFLINE="1")
+    outs = {}
+    for n in (1, 2):
+        out = tmp_path / f"np{n}"
+        out.mkdir()
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-port", "29548",
+               str(worker), str(run), str(out), str(weights), "fid,kid", "7"]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs[n] = [json.loads((out / f"rank{k}.json").read_text()) for k in range(n)]
+    single, multi = outs[1][0], outs[2]
+    assert multi[0]["world"] == 2 and multi[0]["records"] == multi[1]["records"]
+    for x, y in zip(single["records"], multi[0]["records"]):
+        assert x["metric"] == y["metric"] and x["num"] == y["num"] == 7 and y["split"] == "val"
+        assert y["value"] == pytest.approx(x["value"], rel=1e-5, abs=1e-7)
+
+
 def test_pix2pix_fid_and_compare_on_val(tmp_path, weights, monkeypatch, one_cpu_thread):
     """Paired: fid and l1 on the val pairs; `ganctl translate --dropout off --bn running` (G_ema's eval mode) on the
     val inputs, then `ganctl compare` and `ganctl fid` against the targets, give the records of the best checkpoint."""
