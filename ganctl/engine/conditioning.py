@@ -38,10 +38,6 @@ def check_data(cfg: dict, family, dataset):
     if cfg["augment"]["kind"] != "none":
         raise UsageError(f"config key augment.kind: model.family={family.name} does not use D augmentation; "
                          f"set augment.kind=none")
-    latent_metrics = [m for m in cfg["train"]["metrics"] if m in ("fid", "kid", "is")]
-    if latent_metrics:
-        raise UsageError(f"config key train.metrics: {', '.join(latent_metrics)} measure noise-to-image generators; "
-                         f"model.family={family.name} maps images to images: remove them")
     from ganctl.config.schema import loss_class
 
     check = getattr(loss_class(cfg["loss"]["type"]), "check_config", None)

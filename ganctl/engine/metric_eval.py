@@ -13,6 +13,9 @@ restores the torch RNG states it found, so adding metrics to a run (or to a resu
 
 psnr, ssim, l1 (image-to-image families with paired data): G_ema's outputs for the val split's inputs against their
 targets (DEST/val/, the family's BatchSource under a fixed seed), computed as `ganctl compare` does (engine/pair_metrics.py).
+FID/KID/IS of an image-to-image family (paired or unpaired): G_ema's outputs for the val split's inputs are the
+generated side and the val split's target-domain images the real side (no seeds, no training images), so a value
+equals `ganctl fid TRANSLATED TARGETS --num metric_num` on those images written as PNGs.
 
 class_acc (conditional runs): the share of G_ema's images for seeds 0..metric_num-1 (class seed % classes) that the
 dataset's own classifier (ganctl.metrics.classifier, trained on first use with train.classifier_steps steps and
@@ -110,7 +113,12 @@ class TrainingMetrics:
                              "(model.conditional=true); drop class_acc for unconditional runs")
         self.inception_metrics = [m for m in self.metrics if m in PROTOCOL]
         self.pair_metrics = pair_metrics.wanted(cfg)
-        self._val_batch = None  # the validation pairs (uint8), read once on first use (rank 0)
+        from ganctl.models import get_family
+
+        self.family = get_family(cfg["model"]["family"])
+        # Image-to-image families are measured on the val split (engine/pair_metrics.py), not on seeds.
+        self.held_out = self.family.image_conditioned
+        self._val_batch = None  # the validation pairs (uint8), read once on first use
         self.classifier = None
         self.weights_arg = weights
         self.weights_path: Path | None = None
@@ -175,22 +183,38 @@ class TrainingMetrics:
         return self.enabled and (done or cur_tick % self.ticks == 0)
 
     # -- sources ---------------------------------------------------------------------------------------------
+    def _held_out_batch(self) -> dict:
+        """The val split's uint8 input/target images, read once (every rank: the Inception metrics shard them)."""
+        if self._val_batch is None:
+            self._val_batch = pair_metrics.val_batch(self.cfg, self.family, self.ds, self.num)
+        return self._val_batch
+
     def _generator_source(self, G_ema, kimg: float):
         from ganctl.metrics.sources import Source
         from ganctl.sampling.generate import LoadedGenerator
 
+        if self.held_out:
+            outputs, _ = pair_metrics.translate(G_ema, self._held_out_batch(), self.device)
+            return Source(f"G_ema(val inputs) at kimg {kimg:.3f}", "generator",
+                          generator=pair_metrics.HeldOutImages(outputs), num=len(outputs))
         meta = {"config": self.cfg, "dataset": {"label_names": self.ds.label_names if self.conditional else []}}
         gen = LoadedGenerator(G_ema, meta, self.device, None)
         return Source(f"G_ema at kimg {kimg:.3f}", "generator", generator=gen, num=self.num)
 
     def _real_source(self):
-        from ganctl.metrics.sources import resolve_source
+        from ganctl.metrics.sources import Source, resolve_source
 
+        if self.held_out:
+            from ganctl.sampling.conditioned import TARGET_KEYS, pick
+
+            targets = pick(self._held_out_batch(), TARGET_KEYS)
+            return Source("val targets", "generator", generator=pair_metrics.HeldOutImages(targets), num=len(targets))
         return resolve_source(str(self.ds.path), allow_stats=False, num=self.num)
 
     def _cache_key(self, protocol: str) -> str:
         ident = self.ds.manifest.get("manifest_sha256") or f"{self.ds.path.resolve()}:{self.ds.path.stat().st_size}"
-        raw = json.dumps([ident, self.num, protocol, self.weights_sha256])
+        side = ["val-targets", pair_metrics.VAL_SEED, bool(self.cfg["train"]["mirror"])] if self.held_out else []
+        raw = json.dumps([ident, self.num, protocol, self.weights_sha256] + side)
         return f"{protocol}-n{self.num}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}"
 
     def _real_features(self, protocol: str, want_stats: bool, want_pool: bool) -> dict:
@@ -255,6 +279,8 @@ class TrainingMetrics:
                 for m in mine:
                     t1 = time.perf_counter()
                     rec = {"kimg": kimg, "metric": m, "num": ex.n, "protocol": protocol, "weights_sha256": self.weights_sha256}
+                    if self.held_out:
+                        rec.update(split="val", val_seed=pair_metrics.VAL_SEED)
                     if rank == 0:
                         if m == "fid":
                             mu, sigma = ex.stats.finalize()
@@ -311,12 +337,8 @@ class TrainingMetrics:
         as `ganctl compare` computes them. Rank 0 computes them (no collective op runs inside)."""
         if dist_info()[0] != 0:
             return [{"kimg": kimg, "metric": m} for m in self.pair_metrics]
-        from ganctl.models import get_family
-
         t0 = time.perf_counter()
-        if self._val_batch is None:
-            self._val_batch = pair_metrics.val_batch(self.cfg, get_family(self.cfg["model"]["family"]), self.ds, self.num)
-        outputs, targets = pair_metrics.translate(G_ema, self._val_batch, self.device)
+        outputs, targets = pair_metrics.translate(G_ema, self._held_out_batch(), self.device)
         values = pair_metrics.measure(outputs, targets, self.pair_metrics)
         seconds = round(time.perf_counter() - t0, 3)
         return [{"kimg": kimg, "metric": m, "value": values[m], "num": len(targets), "split": "val",

@@ -9,6 +9,12 @@ the same data and model keys) measures the same pairs, and writing G_ema's outpu
 `ganctl compare TARGETS OUTPUTS` gives the same numbers.
 
 Only families whose data is "paired" have a target per input; the engine asks the family declaration, never its name.
+
+FID/KID/IS on an image-to-image run (paired or unpaired data) compare distributions instead of pairs: G_ema's outputs
+for the val split's inputs (stream positions [0, n) under VAL_SEED: the A domain of unpaired data) against the val
+split's target-domain images at the same positions (the targets; the B domain), n = min(train.metric_num, the val
+images of each side). Both sides reach the Inception code of metric_eval.py as in-memory `HeldOutImages`, so the
+values equal `ganctl fid TRANSLATED TARGETS` on the same images written as PNGs.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from ganctl.errors import UsageError
 PAIR_METRICS = ("psnr", "ssim", "l1")
 VAL_SEED = 0x7A1D  # fixed: the validation pairs do not depend on the run's training seed
 CROP_BORDER, Y_CHANNEL = 0, False  # `ganctl compare`'s defaults
+DISTRIBUTION_METRICS = ("fid", "kid", "is")  # on image families: G_ema(val inputs) vs the val targets
 
 
 def wanted(cfg: dict) -> list[str]:
@@ -28,14 +35,15 @@ def wanted(cfg: dict) -> list[str]:
 
 
 def check(cfg: dict, family, dataset) -> None:
-    """Refuse pair metrics (one line) for a family without targets, or a dataset without a val split; before the run
-    directory exists."""
-    mine = wanted(cfg)
+    """Refuse pair metrics (one line) for a family without targets, or a dataset without a val split, and FID/KID/IS
+    of an image-to-image family without a val split; before the run directory exists."""
+    pairs = wanted(cfg)
+    mine = pairs + ([m for m in cfg["train"]["metrics"] or [] if m in DISTRIBUTION_METRICS] if family.image_conditioned else [])
     if not mine:
         return
     names = ", ".join(mine)
-    if family.data != "paired":
-        raise UsageError(f"config key train.metrics: {names}: an output measured against its target; model.family="
+    if family.data != "paired" and pairs:
+        raise UsageError(f"config key train.metrics: {', '.join(pairs)}: an output measured against its target; model.family="
                          f"{family.name} has no targets ({family.data} data): remove them")
     if _open_val(dataset) is None:
         raise UsageError(f"config key train.metrics: {names}: measured on the dataset's validation split, and "
@@ -49,11 +57,31 @@ def _open_val(dataset):
     return open_validation(dataset.path)
 
 
+def held_out_count(family, val, num: int) -> int:
+    """How many val stream positions are measured: at most `num`, and no more than either side holds, so every image
+    of a side is a distinct held-out image (unpaired domains have sizes of their own)."""
+    sizes = [val.count("A"), val.count("B")] if family.data == "unpaired" else [len(val)]
+    return min([int(num)] + sizes)
+
+
 def val_batch(cfg: dict, family, dataset, num: int) -> dict:
     """The validation pairs as uint8 NCHW tensors {"input": ..., "target": ...} (or the family's key names)."""
     val = _open_val(dataset)
     source = family.make_batches(cfg, val)  # refuses (UsageError) a val split the family cannot read, like training
-    return source.load(VAL_SEED, 0, min(int(num), len(val)))
+    return source.load(VAL_SEED, 0, held_out_count(family, val, num))
+
+
+class HeldOutImages:
+    """uint8 NCHW images held in memory, served by index the way metrics/features.py asks a generator for images by
+    seed (`iter_images`), so the Inception metrics read translated and target images through their usual path."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def iter_images(self, seeds, truncation_psi: float = 1.0, class_idx=None, batch_size: int = 25):
+        seeds = list(seeds)
+        for i in range(0, len(seeds), batch_size):
+            yield self.images[seeds[i:i + batch_size]]
 
 
 @torch.no_grad()

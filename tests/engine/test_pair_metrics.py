@@ -88,8 +88,8 @@ def test_pair_metrics_refused_before_the_run_directory(tmp_path, fmnist32, data_
         api.train("sr-tiny", data=str(fmnist32), outdir=str(out), overrides=["train.metrics=[psnr,ssim]"])
     with pytest.raises(UsageError, match=r"train.metrics: l1: .*model.family=dcgan has no targets"):
         api.train("dcgan-fashion-mnist", data=str(data_with_val), outdir=str(out), overrides=["train.metrics=[l1]"])
-    with pytest.raises(UsageError, match=r"train.metrics: fid"):  # FID on image families stays refused
-        api.train("sr-tiny", data=str(data_with_val), outdir=str(out), overrides=["train.metrics=[fid]"])
+    with pytest.raises(UsageError, match=r"train.metrics: fid, kid: measured on the dataset's validation split"):
+        api.train("sr-tiny", data=str(fmnist32), outdir=str(out), overrides=["train.metrics=[fid,kid]"])  # FID on val only
     assert not out.exists()
     # Direction: higher PSNR/SSIM, lower L1 is better.
     recs = [{"kimg": 1, "metric": m, "value": v} for m, v in (("psnr", 20.0), ("ssim", 0.5), ("l1", 0.2))] + \
