@@ -69,6 +69,17 @@ def _multiple(G) -> int:
     return 1
 
 
+def _pass_size(G, batch: int, device) -> int:
+    """Images per forward pass: `batch`, except on CPU for generators that run faster one image at a time there."""
+    if device.type != "cpu":
+        return batch
+    for net in (G, getattr(G, "G_A", None)):
+        cap = getattr(net, "cpu_batch", None)
+        if cap:
+            return min(batch, int(cap))
+    return batch
+
+
 def set_test_modes(G, dropout: str, bn: str) -> None:
     """pix2pix's test-time choice on G: dropout on|off, batch norm by the batch's (`batch`) or the running statistics."""
     import torch.nn as nn
@@ -151,7 +162,7 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
     groups: dict[tuple, list[int]] = {}
     for i, img in enumerate(images):
         groups.setdefault(img.shape, []).append(i)
-    step = 1 if bn == "batch" else batch
+    step = 1 if bn == "batch" else _pass_size(G, batch, torch.device(dev))
     done = 0
     with torch.no_grad():
         for shape, idx in groups.items():
