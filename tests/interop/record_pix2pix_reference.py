@@ -4,10 +4,12 @@ test suite).
     git clone https://github.com/junyanz/pytorch-CycleGAN-and-pix2pix /tmp/cyclegan_ref
     python3 tests/interop/record_pix2pix_reference.py /tmp/cyclegan_ref
 
-Recorded 2026-12-06 with the upstream master code of 2023 (models/networks.py with `define_G`/`define_D`,
-InstanceNorm2d(affine=False, track_running_stats=False), `init_weights` 'normal' 0.02; the repository itself is 3 GB, so
-its code files were taken from an unmodified copy of that master). The reference code is not part of ganctl and is
-never committed; only its `models/networks.py` is imported here (its `models/__init__.py` is bypassed).
+Recorded 2026-12-06 with the upstream master code as of 2023 (models/networks.py: `define_G`/`define_D`,
+InstanceNorm2d(affine=False, track_running_stats=False), `init_weights` 'normal' 0.02). The upstream repository is
+3 GB, so its code files were taken from copies of that master (two independent copies whose networks.py agree but for
+one line break; models/cycle_gan_model.py, used only by tests/benchmarks/bench_translate.py, from the upstream file).
+The reference code is not part of ganctl and is never committed; only its `models/networks.py` is imported here
+(its `models/__init__.py` is bypassed).
 
 Each case builds small seeded networks with `define_G`/`define_D` (the reference's own init), perturbs every tensor
 (weights, biases, batch-norm affine and running statistics) so each one matters, and saves them exactly as the
