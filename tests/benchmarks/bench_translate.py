@@ -127,7 +127,7 @@ def bench_translate(ref: Path, tmp: Path, args, env: dict) -> None:
         w = _weights(tmp / "ck", net)
         for mode in ("deterministic", "default"):
             out_ref, out_ours = tmp / f"ref-{net}-{mode}", tmp / f"ours-{net}-{mode}"
-            ref_cmd = [sys.executable, ref / "test.py", "--dataroot", tmp / "in", "--name", net, "--model", "test",
+            ref_cmd = [sys.executable, (ref or Path(".")) / "test.py", "--dataroot", tmp / "in", "--name", net, "--model", "test",
                        *w["flags"], "--dataset_mode", "single", "--checkpoints_dir", tmp / "ck", "--results_dir", out_ref,
                        "--num_test", args.n, "--load_size", args.size, "--crop_size", args.size,
                        "--gpu_ids", "0" if args.device == "cuda" else "-1"] + (["--eval"] if mode == "deterministic" else [])
