@@ -33,7 +33,7 @@ def translate(
     direction: str = typer.Option("AtoB", "--direction", help="CycleGAN: AtoB (G_A) or BtoA (G_B)."),
     dropout: str = typer.Option("on", "--dropout", help="on (the paper's test-time noise) or off."),
     bn: str = typer.Option("batch", "--bn", help="batch (each image's own statistics, as the reference) or running."),
-    batch: int = typer.Option(8, "--batch", help="Images per forward pass (with --bn running)."),
+    batch: int = typer.Option(8, "--batch", help="Images per forward pass (with --bn running; on CPU a ResNet generator runs one at a time, faster there)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the dropout noise."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),

@@ -69,7 +69,19 @@ def _multiple(G) -> int:
     return 1
 
 
-def _set_modes(G, dropout: str, bn: str) -> None:
+def _pass_size(G, batch: int, device) -> int:
+    """Images per forward pass: `batch`, except on CPU for generators that run faster one image at a time there."""
+    if device.type != "cpu":
+        return batch
+    for net in (G, getattr(G, "G_A", None)):
+        cap = getattr(net, "cpu_batch", None)
+        if cap:
+            return min(batch, int(cap))
+    return batch
+
+
+def set_test_modes(G, dropout: str, bn: str) -> None:
+    """pix2pix's test-time choice on G: dropout on|off, batch norm by the batch's (`batch`) or the running statistics."""
     import torch.nn as nn
 
     G.eval()
@@ -139,7 +151,7 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
                              "only CycleGAN networks translate both ways")
         channels = int(lg.meta.get("dataset", {}).get("channels", 3))
     images = [_decode(p, channels) for p, _ in items]  # every input decoded before anything is written
-    _set_modes(G, dropout, bn)
+    set_test_modes(G, dropout, bn)
     mult = _multiple(G)
     torch.manual_seed(seed)
     prov = for_network(net_path, kind="image", seed=seed, output=output)
@@ -150,7 +162,7 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
     groups: dict[tuple, list[int]] = {}
     for i, img in enumerate(images):
         groups.setdefault(img.shape, []).append(i)
-    step = 1 if bn == "batch" else batch
+    step = 1 if bn == "batch" else _pass_size(G, batch, torch.device(dev))
     done = 0
     with torch.no_grad():
         for shape, idx in groups.items():
@@ -162,7 +174,11 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
                      f"multiple of {mult}, outputs cropped back to {w}x{h}")
             for k in range(0, len(idx), step):
                 chunk = idx[k:k + step]
-                x = torch.from_numpy(np.stack([images[i] for i in chunk])).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+                # plain NCHW strides, as the reference's data loader gives: a channels-last input (a permuted view; for
+                # one channel even .contiguous() keeps its strides) makes the convs lay the seeded dropout masks over
+                # other elements than the reference code does (same random numbers, another memory order)
+                src = torch.from_numpy(np.stack([images[i] for i in chunk])).permute(0, 3, 1, 2)
+                x = torch.empty(src.shape).copy_(src).div_(127.5).sub_(1)
                 if ph or pw:
                     x = F.pad(x, (0, pw, 0, ph), mode="replicate")
                 y = apply_generator(G, x.to(dev), direction)[..., :h, :w]

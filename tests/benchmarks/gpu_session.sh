@@ -10,6 +10,9 @@
 #   bash tests/benchmarks/gpu_session.sh stylegan3  # StyleGAN3 -t/-r 256 training s/kimg (native vs reference ops),
 #                                                   # generation img/s, filtered_lrelu CUDA correctness
 #   bash tests/benchmarks/gpu_session.sh sr         # x4 upscale (RealESRGAN_x4plus shape) and the esrgan-x4 step on CUDA
+#   bash tests/benchmarks/gpu_session.sh translate  # translate 256 px (unet_256, resnet_9blocks) and the CycleGAN step at
+#                                                   # 256 px on CUDA; REF=<pytorch-CycleGAN-and-pix2pix checkout> adds
+#                                                   # the reference code's side (it needs `pip install dominate`)
 #
 # Runs the checkout without installing it (PYTHONPATH), so the GPU image's own torch is used. Every command's output
 # goes to $OUT/<stage>-<step>.txt (OUT defaults to ./gpu-results) and to the terminal; a failing step is reported and
@@ -89,8 +92,17 @@ case "$stage" in
       --train-block 23 --batch 16 --steps 10
     step test-sr $PY -m pytest -q -p no:cacheprovider tests/engine/test_image_family.py tests/sampling/test_upscale.py
     ;;
+  translate)
+    # ganctl only unless REF names a reference checkout (the GPU machine has none of its own); a few minutes in all
+    step bench-translate $PY tests/benchmarks/bench_translate.py ${REF:-} --device cuda --n 64 --size 256 --threads 4 \
+      --skip train
+    step bench-cyclegan-step $PY tests/benchmarks/bench_translate.py ${REF:-} --device cuda --train-size 256 --steps 20 \
+      --threads 4 --skip translate
+    step test-translate $PY -m pytest -q -p no:cacheprovider tests/interop/test_pix2pix_parity.py \
+      tests/interop/test_pix2pix_reference.py
+    ;;
   *)
-    echo "unknown stage '$stage': use ops, stylegan, compile, metrics, stylegan3 or sr" >&2
+    echo "unknown stage '$stage': use ops, stylegan, compile, metrics, stylegan3, sr or translate" >&2
     exit 2
     ;;
 esac
