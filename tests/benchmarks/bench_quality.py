@@ -12,7 +12,8 @@ and the ceiling (the preset's untrained generator: same architecture, freshly in
 
 Each run trains for --kimg, or without it for the preset's own train.kimg. Rows go to --json (default
 bench-quality.json): a row replaces an earlier one with the same dataset, preset, kimg and --set overrides, and the
-printed tables (plain and --markdown) hold every row in the file, so separate invocations build one table.
+printed tables (plain and --markdown) hold every row in the file, so separate invocations build one table. --extend
+continues an earlier shorter run of the same row (exact resume) instead of training from scratch.
 
   python examples/make_datasets.py data/        # glyphs36, emoji8
   python tests/benchmarks/bench_quality.py --data glyphs36=data/glyphs36 --presets cgan-fashion-mnist biggan-tiny
@@ -154,6 +155,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=Path("bench-quality.json"),
                     help="rows file: read, updated with this invocation's rows (same key: replaced), rewritten")
     ap.add_argument("--markdown", action="store_true", help="also print the table as the README's markdown")
+    ap.add_argument("--extend", action="store_true",
+                    help="continue (ganctl resume) the longest shorter run of a row in --json instead of training anew; "
+                         "its CPU-minutes are added")
     ap.add_argument("--table-only", action="store_true", help="train nothing: print the tables of the rows in --json")
     a = ap.parse_args(argv)
     rows = [] if a.table_only else measure(a)
@@ -168,6 +172,14 @@ def main(argv=None) -> int:
         print()
         print_markdown(allrows)
     return 0
+
+
+def shorter_run(a, dataset: str, preset: str, kimg: float) -> dict | None:
+    """--extend: the longest earlier row of this dataset, preset, --set and --num below kimg whose run is still on disk."""
+    rows = json.loads(a.json.read_text()) if a.json.is_file() else []
+    same = [r for r in rows if r["dataset"] == dataset and r["preset"] == preset and (r.get("set") or []) == list(a.set)
+            and r.get("num") == a.num and r["kimg"] is not None and r["kimg"] < kimg and Path(r.get("run", "")).is_dir()]
+    return max(same, key=lambda r: r["kimg"], default=None)
 
 
 def measure(a) -> list[dict]:
@@ -198,14 +210,18 @@ def measure(a) -> list[dict]:
         for preset in a.presets:
             kimg = a.kimg if a.kimg is not None else preset_kimg(preset, a.set)
             cpu0, w0 = child_cpu(), time.time()
-            cmd = [sys.executable, "-m", "ganctl", "train", "--preset", preset, "--data", path, "--kimg", str(kimg),
-                   "--outdir", str(a.outdir / name), "train.threads=1", f"train.tick_kimg={max(kimg / 4, 0.25)}", *a.set]
+            prev = shorter_run(a, name, preset, kimg) if a.extend else None
+            if prev:  # exact resume: the same run as a fresh one of this length, for the CPU not yet spent
+                cmd = [sys.executable, "-m", "ganctl", "resume", prev["run"], "--kimg", str(kimg), "train.threads=1"]
+            else:
+                cmd = [sys.executable, "-m", "ganctl", "train", "--preset", preset, "--data", path, "--kimg", str(kimg),
+                       "--outdir", str(a.outdir / name), "train.threads=1", f"train.tick_kimg={max(kimg / 4, 0.25)}", *a.set]
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
                 print(f"[{name}] {preset}: training failed (exit {p.returncode}): {p.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                 continue
-            cpu_min, wall = (child_cpu() - cpu0) / 60, time.time() - w0
-            run = Path(p.stdout.strip().splitlines()[-1])
+            cpu_min, wall = (child_cpu() - cpu0) / 60 + (prev["cpu_min"] if prev else 0), time.time() - w0
+            run = Path(prev["run"]) if prev else Path(p.stdout.strip().splitlines()[-1])
             gen = load_generator(str(run), dev)
             (g_stats, g_acc), (u_stats, u_acc) = generated(gen, clf, a.num), generated(untrained(run, dev), clf, a.num)
             rows.append({"dataset": name, "preset": preset, "set": list(a.set), "kimg": kimg, "cpu_min": cpu_min,
