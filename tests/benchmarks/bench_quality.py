@@ -132,7 +132,8 @@ def print_markdown(rows: list[dict]) -> None:
     f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     print("| dataset | preset | kimg | CPU-min | FD (real floor / untrained) | ratio | class_acc (untrained) | of real | targets |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    order = list(dict.fromkeys(r["dataset"] for r in rows))  # datasets as first measured; then preset, length
+    for r in sorted(rows, key=lambda r: (order.index(r["dataset"]), label(r), r["kimg"] or 0)):
         if r["preset"] == "real (floor)":
             continue
         ratio, of_real = derived(r, rows)
