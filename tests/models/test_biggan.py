@@ -37,6 +37,17 @@ def test_parameter_counts_equal_biggan_pytorch(cfg, res, classes, g_count, d_cou
     assert not any(name.endswith(".u") for name, _ in G.named_parameters())
 
 
+def test_d_ch_sets_only_the_discriminator_width():
+    """BigGAN-PyTorch's separate G_ch / D_ch: d_ch=ch builds the same D as leaving it 0; another d_ch leaves G alone."""
+    with torch.device("meta"):
+        G0, D0 = build(CIFAR, 32, 3, 10)
+        G1, D1 = build({**CIFAR, "d_ch": 64}, 32, 3, 10)
+        G2, D2 = build({**CIFAR, "d_ch": 32}, 32, 3, 10)
+    assert (_count(G1), _count(D1)) == (_count(G0), _count(D0)) == (4_304_387, 4_207_361)
+    assert _count(G2) == _count(G0) and _count(D2) < _count(D0) / 3
+    assert D2.blocks[0].conv1.out_channels == 4 * 32
+
+
 def test_presets_build_the_counted_networks():
     from ganctl.config.load import resolve_config
 

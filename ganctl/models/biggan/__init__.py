@@ -2,7 +2,7 @@
 spectral norm, conditional batch norm, optional shared class embedding and hierarchical z, and self-attention at chosen
 resolutions. The networks and their parameter counts match BigGAN-PyTorch's (tests/models/test_biggan.py).
 
-`model.` keys: `ch` (channel width multiplier), `attn_res` (resolutions, in G's and D's feature maps, that get a
+`model.` keys: `ch` (channel width multiplier), `d_ch` (D's own multiplier, BigGAN-PyTorch's D_ch; 0 = `ch`), `attn_res` (resolutions, in G's and D's feature maps, that get a
 self-attention block), `shared_dim` (shared class embedding width; 0 = per-layer class tables), `hier` (hierarchical z),
 `z_dim`, `init` (ortho | N02 | xavier, BigGAN-PyTorch's G_init/D_init), `sn_eps`, `bn_eps`.
 """
@@ -19,6 +19,7 @@ from ganctl.models.layers import build_minibatch_discrimination
 
 DEFAULTS = {
     "ch": 64,
+    "d_ch": 0,  # D's width multiplier when it differs from G's (BigGAN-PyTorch's separate G_ch / D_ch); 0 = ch
     "attn_res": [],
     "shared_dim": 0,
     "hier": False,
@@ -41,7 +42,7 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     attn = [int(r) for r in model_cfg["attn_res"]]
     G = BigGANGenerator(model_cfg["ch"], model_cfg["z_dim"], attn, model_cfg["shared_dim"], model_cfg["hier"],
                         img_resolution, img_channels, num_classes, model_cfg["bn_eps"], model_cfg["sn_eps"])
-    D = BigGANDiscriminator(model_cfg["ch"], attn, img_resolution, img_channels, num_classes, model_cfg["sn_eps"],
+    D = BigGANDiscriminator(model_cfg["d_ch"] or model_cfg["ch"], attn, img_resolution, img_channels, num_classes, model_cfg["sn_eps"],
                             lambda n: build_minibatch_discrimination(model_cfg, n))
     init_weights(G, model_cfg["init"])
     init_weights(D, model_cfg["init"])
