@@ -8,6 +8,7 @@ port, so users need not know torchrun's flags.
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -31,6 +32,10 @@ def maybe_init(device_name: str) -> tuple[int, int]:
         if use_cuda:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        # Destroy the group while the interpreter is still whole: left to interpreter teardown, gloo's C++ worker
+        # threads can still hold work objects whose release needs the GIL, and a rank then dies with SIGABRT
+        # ("terminate called without an active exception") after a run that finished (seen under load in CI tests).
+        atexit.register(shutdown)
     return dist.get_rank(), dist.get_world_size()
 
 
