@@ -67,3 +67,22 @@ def kill_and_resume(train_args: list, outdir: Path, kimg: str, trials: int = 3, 
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     return run, kills
+
+
+def metric_worker_records(run: Path, tmp_path: Path, weights: Path, metrics: str, seed: int, port: int) -> dict:
+    """tests/engine/metric_eval_worker.py on RUN under torchrun with 1 and then 2 gloo processes (offline, one thread):
+    {1: [rank 0's result], 2: [rank 0's, rank 1's]}, each the JSON the worker wrote."""
+    import json
+
+    worker = Path(__file__).parent / "engine" / "metric_eval_worker.py"
+    env = dict(os.environ, GANCTL_OFFLINE="1", **ONE_THREAD)
+    outs = {}
+    for n in (1, 2):
+        out = Path(tmp_path) / f"np{n}"
+        out.mkdir()
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-port", str(port),
+               str(worker), str(run), str(out), str(weights), metrics, str(seed)]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+        outs[n] = [json.loads((out / f"rank{k}.json").read_text()) for k in range(n)]
+    return outs

@@ -132,20 +132,9 @@ def test_config_keys_validate():
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_equal_single_process(tmp_path, tiny_cgan_run, weights):
-    import os
-    import subprocess
+    from _procs import metric_worker_records
 
-    worker = Path(__file__).with_name("metric_eval_worker.py")
-    env = dict(os.environ, OMP_NUM_THREADS="1", GANCTL_OFFLINE="1")
-    outs = {}
-    for n in (1, 2):
-        out = tmp_path / f"np{n}"
-        out.mkdir()
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-port", "29547",
-               str(worker), str(tiny_cgan_run), str(out), str(weights), "fid,kid", "9"]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-        assert r.returncode == 0, r.stderr[-3000:]
-        outs[n] = [json.loads((out / f"rank{k}.json").read_text()) for k in range(n)]
+    outs = metric_worker_records(tiny_cgan_run, tmp_path, weights, "fid,kid", 9, 29547)
     single, multi = outs[1][0], outs[2]
     assert multi[0]["world"] == 2 and multi[0]["records"] == multi[1]["records"]  # every rank returns rank 0's values
     assert len((tmp_path / "np2" / rundir.METRICS).read_text().splitlines()) == 2  # written once, by rank 0

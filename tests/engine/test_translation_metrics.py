@@ -96,10 +96,7 @@ def test_cyclegan_fid_kid_on_val_equal_the_cli(tmp_path, weights, monkeypatch, o
 @pytest.mark.slow
 def test_torchrun_two_ranks_equal_single_process(tmp_path, weights, monkeypatch):
     """Under torchrun every rank translates the val inputs and extracts its shard; rank 0's values equal one process's."""
-    import json
-    import os
-    import subprocess
-
+    from _procs import metric_worker_records
     from ganctl import api
 
     imgs, labels = load_fmnist("train", 400)
@@ -109,17 +106,7 @@ def test_torchrun_two_ranks_equal_single_process(tmp_path, weights, monkeypatch)
     api.prepare_pairs(str(a), str(b), str(tmp_path / "data"), mode="unpaired", workers=1, val_fraction=0.25)
     run = Path(api.train("cyclegan-tiny", str(tmp_path / "data"), outdir=str(tmp_path / "runs"), kimg=0.008, seed=3,
                          overrides=TINY)["run_dir"])
-    worker = Path(__file__).with_name("metric_eval_worker.py")
-    env = dict(os.environ, OMP_NUM_THREADS="1", GANCTL_OFFLINE="1")
-    outs = {}
-    for n in (1, 2):
-        out = tmp_path / f"np{n}"
-        out.mkdir()
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n), "--master-port", "29548",
-               str(worker), str(run), str(out), str(weights), "fid,kid", "7"]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-        assert r.returncode == 0, r.stderr[-3000:]
-        outs[n] = [json.loads((out / f"rank{k}.json").read_text()) for k in range(n)]
+    outs = metric_worker_records(run, tmp_path, weights, "fid,kid", 7, 29548)
     single, multi = outs[1][0], outs[2]
     assert multi[0]["world"] == 2 and multi[0]["records"] == multi[1]["records"]
     for x, y in zip(single["records"], multi[0]["records"]):
