@@ -14,38 +14,14 @@ of training (and lets same-size images batch together). Dropout noise is seeded 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ganctl.errors import UsageError
+from ganctl.sampling.inputs import image_inputs
 
 DIRECTIONS = ("AtoB", "BtoA")
-
-
-def _list_inputs(inputs: list[str]) -> list[tuple[Path, str]]:
-    """(file, output name) for every image file given or found (recursively, sorted) in a given folder."""
-    from ganctl.data.decode import IMAGE_EXTENSIONS
-
-    out = []
-    for spec in inputs:
-        p = Path(spec)
-        if p.is_dir():
-            files = sorted(Path(dp) / f for dp, _, fs in os.walk(p, followlinks=True) for f in fs
-                           if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS and not f.startswith("."))
-            if not files:
-                raise UsageError(f"{spec}: no image files in this folder")
-            out += [(f, f.relative_to(p).with_suffix(".png").as_posix()) for f in files]
-        elif p.is_file():
-            out.append((p, p.with_suffix(".png").name))
-        else:
-            raise UsageError(f"{spec}: no such file or folder; give image files or folders to translate")
-    names = [n for _, n in out]
-    if len(set(names)) != len(names):
-        dup = next(n for n in names if names.count(n) > 1)
-        raise UsageError(f"two inputs would both be written as {dup}; translate them in separate calls")
-    return out
 
 
 def _decode(path: Path, channels: int) -> np.ndarray:
@@ -136,7 +112,7 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")
-    items = _list_inputs(list(inputs))
+    items = image_inputs(inputs, "translate")
     if Path(net).suffix.lower() == ".pth":  # a generator saved by the reference code (ganctl.interop.pix2pix)
         G, net_path, family_name, channels, dev = _reference_generator(net, direction, device)
         direction = "AtoB"  # the file already is the generator of the asked direction

@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from ganctl.errors import UsageError
 from ganctl.sampling.conditioned import apply_generator
+from ganctl.sampling.inputs import image_inputs
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass
@@ -35,27 +35,6 @@ class Job:
     pixels: np.ndarray       # HWC float32 in [0, 1], colour channels (1 or 3)
     alpha: np.ndarray | None  # HW1 float32 in [0, 1]
     bits: int                # 8 or 16
-
-
-def collect_inputs(inputs) -> list[tuple[Path, Path]]:
-    """(file, output path relative to --out) for files and folders (searched recursively, relative paths kept)."""
-    found = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-            if not files:
-                raise UsageError(f"{p}: no images in this folder (looked for {', '.join(IMAGE_SUFFIXES)})")
-            found += [(f, f.relative_to(p).with_suffix(".png")) for f in files]
-        elif p.is_file():
-            found.append((p, Path(p.name).with_suffix(".png")))
-        else:
-            raise UsageError(f"{p}: no such file or folder")
-    rels = [r for _, r in found]
-    if len(set(rels)) != len(rels):
-        dup = next(r for r in rels if rels.count(r) > 1)
-        raise UsageError(f"two inputs would both write {dup}; upscale them into different --out folders")
-    return found
 
 
 def read_image(path: Path, rel: Path) -> Job:
@@ -157,7 +136,7 @@ def upscale_jobs(G, jobs: list[Job], device, outscale: float | None, tile: int, 
 
 def plan(inputs, G, outscale: float | None) -> list[Job]:
     """Open and check every input (nothing is written yet)."""
-    jobs = [read_image(src, rel) for src, rel in collect_inputs(inputs)]
+    jobs = [read_image(src, rel) for src, rel in image_inputs(inputs, "upscale")]
     if not jobs:
         raise UsageError("no input images given")
     for j in jobs:
