@@ -10,13 +10,30 @@ and each preset (--presets), train through the real CLI (`ganctl train --kimg K`
 next to the floor (real held-out images: their fd to the training images and the classifier's held-out accuracy)
 and the ceiling (the preset's untrained generator: same architecture, freshly initialised with train.seed).
 
+Image-to-image presets (super-resolution, pix2pix, CycleGAN) get rows that mean the same: their generated images are
+the generator's OUTPUTS on held-out inputs made from the dataset's val split (the same --num images the floor uses),
+the ceiling is the untrained generator's outputs on the same inputs, and class_acc asks the classifier for the SOURCE
+image's class (an upscaled "A" must still be an "A"). Each family's task, built from the dataset itself
+(tests/_image_tasks.py, prepared with `ganctl prepare-data`):
+  sr        the family degrades the image set on the fly (x scale, MATLAB bicubic); held-out inputs are the val
+            images downscaled the same way; baseline: bicubic upscaling of those inputs
+  pix2pix   Sobel gradient magnitude (of the luminance) -> image, trained on up to PAIRS training images; held-out
+            inputs are the val images' Sobel magnitudes; baseline: the input itself
+  cyclegan  two classes as unpaired domains (--domains, or DOMAINS' pair the dataset has), one row per direction: the
+            real images are the target class's (training images; floor: its val images, its held-out accuracy), the
+            label is the target class; inputs are the source class's val images; baseline: the untranslated input
+The baseline (a trivial method on the same inputs) is a row's `baseline`, `fd_baseline` and `class_acc_baseline`.
+
 Each run trains for --kimg, or without it for the preset's own train.kimg. Rows go to --json (default
-bench-quality.json): a row replaces an earlier one with the same dataset, preset, kimg and --set overrides, and the
-printed tables (plain and --markdown) hold every row in the file, so separate invocations build one table. --extend
-continues an earlier shorter run of the same row (exact resume) instead of training from scratch.
+bench-quality.json): a row replaces an earlier one with the same dataset, preset, task, kimg, --set overrides and
+--init, and the printed tables (plain and --markdown) hold every row in the file, so separate invocations build one
+table. --extend continues an earlier shorter run of the same row (exact resume) instead of training from scratch.
+--init RUN starts from another run's weights (sr-tiny-gan from an sr-tiny run); that run's row's CPU-minutes are
+added, so the row counts both stages.
 
   python examples/make_datasets.py data/        # glyphs36, emoji8
   python tests/benchmarks/bench_quality.py --data glyphs36=data/glyphs36 --presets cgan-fashion-mnist biggan-tiny
+  python tests/benchmarks/bench_quality.py --data glyphs36=data/glyphs36 --presets sr-tiny pix2pix-tiny cyclegan-tiny
   python tests/benchmarks/bench_quality.py --table-only --markdown     # the table of every row measured so far
 """
 
@@ -29,9 +46,20 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the image-task builders
+from _image_tasks import prepare_domains, prepare_sobel_pairs, sobel_inputs  # noqa: E402
+
+PAIRS = 8192  # pix2pix training pairs at most (evenly spaced over the training split): bounds the PNG round trip
+# CycleGAN's default domains, the first pair a dataset's label names hold: Fashion-MNIST's sneaker <-> ankle boot (the
+# slow test's pair), glyphs36's E <-> F (one stroke apart, as the shoes differ by a shaft, and both near the
+# classifier's best held-out accuracy; O <-> Q would also measure the classifier's O/0 confusion), emoji8's faces <->
+# animals (round faces both, most animal emoji being animal faces; the two largest classes after flags and hands).
+DOMAINS = (("Sneaker", "Ankle boot"), ("E", "F"), ("faces", "animals"))
 
 
 def child_cpu() -> float:
@@ -54,13 +82,91 @@ def evenly(n_have: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_have - 1, min(n, n_have)).round().astype(np.int64))
 
 
-def generated(gen, clf, num: int) -> tuple[tuple, float | None]:
+@dataclass
+class Task:
+    """What one row measures. The default is the noise-to-image one: seeds 0..num-1 against the training images."""
+
+    name: str | None = None            # shown after the preset (image-to-image rows)
+    inputs: np.ndarray | None = None   # uint8 (N, C, H, W) held-out inputs of an image-to-image generator
+    labels: np.ndarray | None = None   # the class each output should be called
+    real: tuple | None = None          # feature stats of the real images the outputs should look like (None: training set)
+    direction: str = "AtoB"
+    fd_real: float | None = None       # the floor and the real accuracy, where they are not the dataset's (one class)
+    acc_real: float | None = None
+    baseline: tuple[str, np.ndarray] | None = None  # (what, uint8 images): a trivial method's outputs on the inputs
+
+
+def image_outputs(G, inputs: np.ndarray, direction: str = "AtoB", chunk: int = 100) -> np.ndarray:
+    """uint8 outputs of an image-to-image generator in the test mode `ganctl translate` and `upscale` use by default:
+    dropout on and each image's own batch-norm statistics (pix2pix's paper mode; one image per pass when G has batch
+    norm), seeded, so a row repeats exactly."""
     import torch
 
-    seeds = list(range(num))
-    imgs = torch.cat(list(gen.iter_images(seeds))).numpy()
-    acc = clf.accuracy(imgs, np.array(seeds) % gen.num_classes)[0] if gen.num_classes else None
+    from ganctl.sampling.conditioned import apply_generator
+    from ganctl.sampling.latents import to_uint8
+    from ganctl.sampling.translate import set_test_modes
+
+    set_test_modes(G, dropout="on", bn="batch")
+    step = 1 if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()) else chunk
+    dev = next(G.parameters()).device
+    torch.manual_seed(0)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(inputs), step):
+            x = torch.from_numpy(np.ascontiguousarray(inputs[i:i + step])).to(dev).float().div(127.5).sub(1)
+            out.append(to_uint8(apply_generator(G, x, direction)).cpu())
+    return torch.cat(out).numpy()
+
+
+def generated(gen, clf, num: int, task: Task | None = None) -> tuple[tuple, float | None]:
+    """(feature stats, class accuracy or None) of a generator's images: num seeds, or its outputs on task's inputs."""
+    import torch
+
+    if task is None or task.inputs is None:
+        seeds = list(range(num))
+        imgs = torch.cat(list(gen.iter_images(seeds))).numpy()
+        labels = np.array(seeds) % gen.num_classes if gen.num_classes else None
+    else:
+        imgs, labels = image_outputs(gen.G, task.inputs, task.direction), task.labels
+    acc = clf.accuracy(imgs, labels)[0] if labels is not None else None
     return stats(clf.features(imgs)), acc
+
+
+def tasks_for(family, cfg: dict, a, name: str, path: str, ds, hold, clf) -> tuple[str, list[Task]]:
+    """(the dataset to train on, the rows' tasks) of a preset's family on one prepared dataset."""
+    import torch
+
+    from ganctl.data.imresize import imresize_uint8
+
+    if not family.image_conditioned:
+        return path, [Task()]
+    hr, labels = hold.get_batch(evenly(len(hold), a.num))
+    if family.extra.get("command") == "upscale":  # super-resolution: the family degrades the image set itself
+        s = int(cfg["model"]["scale"])
+        lr = imresize_uint8(torch.from_numpy(hr), 1 / s).numpy()
+        return path, [Task(f"x{s} bicubic-downscaled", lr, labels,
+                                          baseline=("bicubic", imresize_uint8(torch.from_numpy(lr), s).numpy()))]
+    data = a.outdir / name / "data"
+    if family.data == "paired":
+        train = prepare_sobel_pairs(ds.get_batch(evenly(len(ds), PAIRS))[0], data / "sobel-pairs")
+        x = sobel_inputs(hr)
+        return str(train), [Task("Sobel -> image", x, labels, baseline=("input", x))]
+    names = ds.label_names
+    pair = a.domains or next((p for p in DOMAINS if set(p) <= set(names)), None)
+    if pair is None or not set(pair) <= set(names):
+        raise SystemExit(f"[{name}] {family.name}: pass --domains CLASS_A CLASS_B (two of: {', '.join(names)})")
+    ia, ib = names.index(pair[0]), names.index(pair[1])
+    imgs, labs = ds.get_batch(np.flatnonzero((ds.labels == ia) | (ds.labels == ib)))
+    train = prepare_domains(imgs, labs, ia, ib, data / f"domains-{ia}-{ib}")
+    val_imgs, val_labs = hold.get_batch(np.arange(len(hold)))
+    tasks = []
+    for src, dst, direction in ((ia, ib, "AtoB"), (ib, ia, "BtoA")):
+        target = stats(clf.features(imgs[labs == dst][evenly(int((labs == dst).sum()), a.num)]))
+        x = val_imgs[val_labs == src]
+        tasks.append(Task(f"{names[src]} -> {names[dst]}", x, np.full(len(x), dst), target, direction,
+                          fd(stats(clf.features(val_imgs[val_labs == dst])), target), clf.real_per_class[dst],
+                          ("input", x)))
+    return str(train), tasks
 
 
 def untrained(run: Path, device):
@@ -81,14 +187,8 @@ def untrained(run: Path, device):
     return LoadedGenerator(G.to(device).eval().requires_grad_(False), meta, device, path)
 
 
-def preset_kimg(preset: str, overrides: list[str]) -> float:
-    from ganctl.config.load import resolve_config
-
-    return float(resolve_config(preset, overrides=list(overrides))["train"]["kimg"])
-
-
 def row_key(r: dict) -> tuple:
-    return r["dataset"], r["preset"], r["kimg"], " ".join(r.get("set") or []), r.get("num")
+    return r["dataset"], r["preset"], r.get("task"), r["kimg"], " ".join(r.get("set") or []), r.get("init"), r.get("num")
 
 
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
@@ -104,33 +204,46 @@ def floor_of(r: dict, rows: list[dict]) -> dict | None:
                  and x.get("num") == r.get("num")), None)
 
 
+def floor_fd(r: dict, rows: list[dict]) -> float | None:
+    """The real images' FD for r: its own (one class's images) or the dataset's floor row's."""
+    return r["fd_real"] if r.get("fd_real") is not None else (floor_of(r, rows) or {}).get("fd")
+
+
 def derived(r: dict, rows: list[dict]) -> tuple[float | None, float | None]:
-    """(FD / untrained FD, class_acc / the real images' accuracy on the same dataset)."""
-    real_acc = (floor_of(r, rows) or {}).get("class_acc")
+    """(FD / untrained FD, class_acc / the real images' accuracy: of r's target class, else of the dataset)."""
+    real_acc = r["class_acc_real"] if r.get("class_acc_real") is not None else (floor_of(r, rows) or {}).get("class_acc")
     ratio = r["fd"] / r["fd_untrained"] if r.get("fd_untrained") else None
     of_real = r["class_acc"] / real_acc if r.get("class_acc") is not None and real_acc else None
     return ratio, of_real
 
 
 def label(r: dict) -> str:
-    return r["preset"] + ("".join(f" {s}" for s in r.get("set") or []))
+    return (r["preset"] + (f" [{r['task']}]" if r.get("task") else "") + ("".join(f" {s}" for s in r.get("set") or []))
+            + (f" --init {Path(r['init']).name}" if r.get("init") else ""))
+
+
+def baseline(r: dict, key: str, fmt: str) -> str:
+    """'; bicubic 12.3': the row's trivial-method number, for the table cells."""
+    return f"; {r['baseline']} {format(r[key], fmt)}" if r.get("baseline") and r.get(key) is not None else ""
 
 
 def print_table(rows: list[dict]) -> None:
     f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     print(f"{'dataset':10s} {'preset':20s} {'kimg':>5s} {'CPU-min':>7s} {'FD':>8s} {'FD untrained':>12s} {'ratio':>6s} "
-          f"{'class_acc':>9s} {'untrained':>9s} {'of real':>7s}")
+          f"{'class_acc':>9s} {'untrained':>9s} {'of real':>7s}  baseline (FD, class_acc)")
     for r in rows:
         ratio, of_real = derived(r, rows)
         print(f"{r['dataset']:10s} {label(r):20s} {f(r['kimg'], 'g'):>5s} {f(r['cpu_min'], '.2f'):>7s} {r['fd']:8.3f} "
               f"{f(r.get('fd_untrained'), '.3f'):>12s} {f(ratio, '.3f'):>6s} {f(r['class_acc'], '.3f'):>9s} "
-              f"{f(r.get('class_acc_untrained'), '.3f'):>9s} {f(of_real, '.2f'):>7s}")
+              f"{f(r.get('class_acc_untrained'), '.3f'):>9s} {f(of_real, '.2f'):>7s}"
+              + (f"  {r['baseline']} {r['fd_baseline']:.3f}, {f(r.get('class_acc_baseline'), '.3f')}" if r.get("baseline") else ""))
 
 
 def print_markdown(rows: list[dict]) -> None:
     """The README's table: the targets (FD ratio < 0.25; class_acc >= 0.8 of real, conditional presets) marked met or not."""
     f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
-    print("| dataset | preset | kimg | CPU-min | FD (real floor / untrained) | ratio | class_acc (untrained) | of real | targets |")
+    print("| dataset | preset | kimg | CPU-min | FD (real floor / untrained; baseline) | ratio | class_acc (untrained; baseline) "
+          "| of real | targets |")
     print("|---|---|---|---|---|---|---|---|---|")
     order = list(dict.fromkeys(r["dataset"] for r in rows))  # datasets as first measured; then preset, length
     for r in sorted(rows, key=lambda r: (order.index(r["dataset"]), label(r), r["kimg"] or 0)):
@@ -138,9 +251,11 @@ def print_markdown(rows: list[dict]) -> None:
             continue
         ratio, of_real = derived(r, rows)
         met = ratio is not None and ratio < 0.25 and (of_real is None or of_real >= 0.8) and (r["cpu_min"] or 0) <= 10
-        acc = "-" if r["class_acc"] is None else f"{r['class_acc']:.3f} ({f(r.get('class_acc_untrained'), '.3f')})"
+        acc = "-" if r["class_acc"] is None else \
+            f"{r['class_acc']:.3f} ({f(r.get('class_acc_untrained'), '.3f')}{baseline(r, 'class_acc_baseline', '.3f')})"
         print(f"| {r['dataset']} | {label(r)} | {r['kimg']:g} | {f(r['cpu_min'], '.2f')} | {r['fd']:.1f} "
-              f"({f((floor_of(r, rows) or {}).get('fd'), '.2f')} / {f(r.get('fd_untrained'), '.1f')}) | {f(ratio, '.2f')} | {acc} | "
+              f"({f(floor_fd(r, rows), '.2f')} / {f(r.get('fd_untrained'), '.1f')}{baseline(r, 'fd_baseline', '.1f')}) | "
+              f"{f(ratio, '.2f')} | {acc} | "
               f"{f(of_real, '.2f')} | {'met' if met else 'not met'} |")
 
 
@@ -160,6 +275,10 @@ def main(argv=None) -> int:
                     help="continue (ganctl resume) the longest shorter run of a row in --json instead of training anew; "
                          "its CPU-minutes are added")
     ap.add_argument("--table-only", action="store_true", help="train nothing: print the tables of the rows in --json")
+    ap.add_argument("--domains", nargs=2, metavar=("CLASS_A", "CLASS_B"),
+                    help="CycleGAN presets: the two classes (label names) that are its domains (default: DOMAINS' pair)")
+    ap.add_argument("--init", metavar="RUN", help="start every run from this run's weights (`ganctl train --init`); "
+                                                  "its row's CPU-minutes in --json are added")
     a = ap.parse_args(argv)
     rows = [] if a.table_only else measure(a)
     # Read the file only now: another invocation may have added rows while this one trained.
@@ -176,11 +295,22 @@ def main(argv=None) -> int:
 
 
 def shorter_run(a, dataset: str, preset: str, kimg: float) -> dict | None:
-    """--extend: the longest earlier row of this dataset, preset, --set and --num below kimg whose run is still on disk."""
+    """--extend: the longest earlier row of this dataset, preset, --set, --init and --num below kimg whose run is still
+    on disk."""
     rows = json.loads(a.json.read_text()) if a.json.is_file() else []
     same = [r for r in rows if r["dataset"] == dataset and r["preset"] == preset and (r.get("set") or []) == list(a.set)
-            and r.get("num") == a.num and r["kimg"] is not None and r["kimg"] < kimg and Path(r.get("run", "")).is_dir()]
+            and r.get("init") == (str(a.init) if a.init else None) and r.get("num") == a.num and r["kimg"] is not None
+            and r["kimg"] < kimg and Path(r.get("run", "")).is_dir()]
     return max(same, key=lambda r: r["kimg"], default=None)
+
+
+def init_cpu(a) -> float:
+    """--init: the CPU-minutes of the run it starts from, as its row in --json has them."""
+    rows = json.loads(a.json.read_text()) if a.json.is_file() else []
+    mine = [r for r in rows if r.get("run") and Path(r["run"]).resolve() == Path(a.init).resolve() and r.get("cpu_min")]
+    if not mine:
+        raise SystemExit(f"--init {a.init}: no row of that run in {a.json}; measure it first, so both stages' CPU is counted")
+    return mine[0]["cpu_min"]
 
 
 def measure(a) -> list[dict]:
@@ -189,12 +319,15 @@ def measure(a) -> list[dict]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
+    from ganctl.config.load import resolve_config
     from ganctl.data.dataset import PreparedDataset, open_validation
     from ganctl.metrics.classifier import classifier_for
+    from ganctl.models import get_family
     from ganctl.sampling.generate import load_generator
 
     torch.set_num_threads(1)
     dev = torch.device("cpu")
+    before = init_cpu(a) if a.init else 0.0
     rows = []
     for item in a.data:
         name, _, path = item.partition("=")
@@ -209,27 +342,43 @@ def measure(a) -> list[dict]:
         rows.append({"dataset": name, "preset": "real (floor)", "kimg": None, "cpu_min": None, "fd": floor,
                      "class_acc": clf.real_accuracy, "num": a.num})
         for preset in a.presets:
-            kimg = a.kimg if a.kimg is not None else preset_kimg(preset, a.set)
+            cfg = resolve_config(preset, overrides=list(a.set))
+            kimg = a.kimg if a.kimg is not None else float(cfg["train"]["kimg"])
+            data, tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, a, name, path, ds, hold, clf)
             cpu0, w0 = child_cpu(), time.time()
             prev = shorter_run(a, name, preset, kimg) if a.extend else None
             if prev:  # exact resume: the same run as a fresh one of this length, for the CPU not yet spent
                 cmd = [sys.executable, "-m", "ganctl", "resume", prev["run"], "--kimg", str(kimg), "train.threads=1"]
             else:
-                cmd = [sys.executable, "-m", "ganctl", "train", "--preset", preset, "--data", path, "--kimg", str(kimg),
-                       "--outdir", str(a.outdir / name), "train.threads=1", f"train.tick_kimg={max(kimg / 4, 0.25)}", *a.set]
+                cmd = [sys.executable, "-m", "ganctl", "train", "--preset", preset, "--data", data, "--kimg", str(kimg),
+                       "--outdir", str(a.outdir / name), *(["--init", a.init] if a.init else []), "train.threads=1",
+                       f"train.tick_kimg={max(kimg / 4, 0.25)}", *a.set]
             p = subprocess.run(cmd, capture_output=True, text=True)
             if p.returncode != 0:
                 print(f"[{name}] {preset}: training failed (exit {p.returncode}): {p.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                 continue
-            cpu_min, wall = (child_cpu() - cpu0) / 60 + (prev["cpu_min"] if prev else 0), time.time() - w0
+            cpu_min, wall = (child_cpu() - cpu0) / 60 + (prev["cpu_min"] if prev else before), time.time() - w0
             run = Path(prev["run"]) if prev else Path(p.stdout.strip().splitlines()[-1])
-            gen = load_generator(str(run), dev)
-            (g_stats, g_acc), (u_stats, u_acc) = generated(gen, clf, a.num), generated(untrained(run, dev), clf, a.num)
-            rows.append({"dataset": name, "preset": preset, "set": list(a.set), "kimg": kimg, "cpu_min": cpu_min,
-                         "wall_s": wall, "fd": fd(g_stats, real), "class_acc": g_acc, "fd_untrained": fd(u_stats, real),
-                         "class_acc_untrained": u_acc, "num": a.num, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                         "loadavg": os.getloadavg()[0], "run": str(run)})
-            print(f"[{name}] {preset}: {json.dumps(rows[-1])}", file=sys.stderr)
+            gen, blank = load_generator(str(run), dev, conditioning=None), untrained(run, dev)
+            for task in tasks:
+                (g_stats, g_acc), (u_stats, u_acc) = generated(gen, clf, a.num, task), generated(blank, clf, a.num, task)
+                ref = task.real if task.real is not None else real
+                row = {"dataset": name, "preset": preset, "set": list(a.set), "kimg": kimg, "cpu_min": cpu_min,
+                       "wall_s": wall, "fd": fd(g_stats, ref), "class_acc": g_acc, "fd_untrained": fd(u_stats, ref),
+                       "class_acc_untrained": u_acc, "num": a.num, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                       "loadavg": os.getloadavg()[0], "run": str(run)}
+                if a.init:
+                    row["init"] = str(a.init)
+                if task.name:
+                    row.update(task=task.name, inputs=len(task.inputs))
+                if task.fd_real is not None:
+                    row.update(fd_real=task.fd_real, class_acc_real=task.acc_real)
+                if task.baseline:
+                    what, imgs = task.baseline
+                    row.update(baseline=what, fd_baseline=fd(stats(clf.features(imgs)), ref),
+                               class_acc_baseline=clf.accuracy(imgs, task.labels)[0])
+                rows.append(row)
+                print(f"[{name}] {label(row)}: {json.dumps(row)}", file=sys.stderr)
     return rows
 
 

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _image_tasks import write_pngs
 from _testdata import make_dataset
-from translation_tasks import class_images, edge_pairs, write_pngs
+from translation_tasks import class_images, edge_pairs
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,80 @@
+"""Image-to-image tasks made from a labelled set of real images: the translation learning tests' and the quality
+benchmark's (tests/benchmarks/bench_quality.py) one source of them.
+
+pix2pix: Sobel gradient magnitude -> the image. The gradient magnitude keeps how much brighter one side of an edge is,
+so an object's interior intensity is largely determined by its outline (binary edges leave it ambiguous, and a
+distance then measures a guess). Colour images get the Sobel magnitude of their luminance (ITU-R 601 luma, as ganctl's
+RGB -> L conversion) as the input, the RGB image as the target: the network has to invent the colours from the shapes.
+CycleGAN: two classes of the set as two unpaired domains. Super-resolution needs no builder: the family degrades the
+prepared image set itself on the fly.
+
+Datasets are prepared through the real CLI (`ganctl prepare-data --pairs / --unpaired`) from PNG folders, as a user
+would prepare their own pairs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def sobel_magnitude(imgs: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W) -> uint8 gradient magnitude (Sobel, zero padding), scaled by 1/4 so a 0 -> 255 step is 255."""
+    x = np.pad(imgs.astype(np.float64), ((0, 0), (1, 1), (1, 1)))
+    gx = (x[:, :-2, 2:] + 2 * x[:, 1:-1, 2:] + x[:, 2:, 2:]) - (x[:, :-2, :-2] + 2 * x[:, 1:-1, :-2] + x[:, 2:, :-2])
+    gy = (x[:, 2:, :-2] + 2 * x[:, 2:, 1:-1] + x[:, 2:, 2:]) - (x[:, :-2, :-2] + 2 * x[:, :-2, 1:-1] + x[:, :-2, 2:])
+    return np.clip(np.hypot(gx, gy) / 4.0, 0, 255).round().astype(np.uint8)
+
+
+def sobel_inputs(imgs: np.ndarray) -> np.ndarray:
+    """uint8 (N, C, H, W) images -> their pix2pix inputs, uint8 (N, C, H, W): the Sobel magnitude of the luminance,
+    repeated over C channels (what `prepare-data --pairs` makes of a grey input beside an RGB target)."""
+    lum = imgs[:, 0] if imgs.shape[1] == 1 else np.tensordot(LUMA, imgs.astype(np.float64), axes=([0], [1])).round()
+    return np.repeat(sobel_magnitude(lum.astype(np.uint8))[:, None], imgs.shape[1], axis=1)
+
+
+def write_pngs(folder: Path, imgs: np.ndarray) -> Path:
+    """uint8 (N, H, W) or (N, C, H, W) with C 1 or 3 -> folder/00000.png ..."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(imgs):
+        if im.ndim == 3:
+            im = im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0)
+        Image.fromarray(np.ascontiguousarray(im)).save(folder / f"{i:05d}.png")
+    return folder
+
+
+def _prepare(flag: str, a: Path, b: Path, dest: Path) -> Path:
+    cmd = [sys.executable, "-m", "ganctl", "prepare-data", flag, str(a), str(b), str(dest), "--workers", "1"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {p.returncode}): {p.stderr.strip()[-500:]}")
+    return dest
+
+
+def prepare_sobel_pairs(images: np.ndarray, dest: Path) -> Path:
+    """A prepared paired dataset at dest: Sobel-of-luminance inputs -> `images` (uint8 N, C, H, W). Kept if present."""
+    if (dest / "manifest.json").is_file():
+        return dest
+    work = dest.with_name(dest.name + ".png")
+    shutil.rmtree(work, ignore_errors=True)
+    _prepare("--pairs", write_pngs(work / "A", sobel_inputs(images)[:, :1]), write_pngs(work / "B", images), dest)
+    shutil.rmtree(work)
+    return dest
+
+
+def prepare_domains(images: np.ndarray, labels: np.ndarray, a: int, b: int, dest: Path) -> Path:
+    """A prepared unpaired dataset at dest: domain A the images of class a, domain B those of class b. Kept if present."""
+    if (dest / "manifest.json").is_file():
+        return dest
+    work = dest.with_name(dest.name + ".png")
+    shutil.rmtree(work, ignore_errors=True)
+    _prepare("--unpaired", write_pngs(work / "A", images[labels == a]), write_pngs(work / "B", images[labels == b]), dest)
+    shutil.rmtree(work)
+    return dest
