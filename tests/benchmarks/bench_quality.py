@@ -305,12 +305,13 @@ def shorter_run(a, dataset: str, preset: str, kimg: float) -> dict | None:
 
 
 def init_cpu(a) -> float:
-    """--init: the CPU-minutes of the run it starts from, as its row in --json has them."""
+    """--init: the CPU-minutes of the run it starts from, as its longest row in --json has them (--extend continues a
+    run in place, and --init takes its latest checkpoint)."""
     rows = json.loads(a.json.read_text()) if a.json.is_file() else []
     mine = [r for r in rows if r.get("run") and Path(r["run"]).resolve() == Path(a.init).resolve() and r.get("cpu_min")]
     if not mine:
         raise SystemExit(f"--init {a.init}: no row of that run in {a.json}; measure it first, so both stages' CPU is counted")
-    return mine[0]["cpu_min"]
+    return max(mine, key=lambda r: r["kimg"])["cpu_min"]
 
 
 def measure(a) -> list[dict]:
