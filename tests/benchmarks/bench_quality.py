@@ -23,6 +23,8 @@ image's class (an upscaled "A" must still be an "A"). Each family's task, built 
             real images are the target class's (training images; floor: its val images, its held-out accuracy), the
             label is the target class; inputs are the source class's val images; baseline: the untranslated input
 The baseline (a trivial method on the same inputs) is a row's `baseline`, `fd_baseline` and `class_acc_baseline`.
+pix2pix and CycleGAN decay their learning rate to 0 at model.lr_constant_kimg + lr_decay_kimg: a --kimg beyond the
+preset's (or --extend) trains nothing more unless --set raises those too.
 
 Each run trains for --kimg, or without it for the preset's own train.kimg. Rows go to --json (default
 bench-quality.json): a row replaces an earlier one with the same dataset, preset, task, kimg, --set overrides and
@@ -132,27 +134,29 @@ def generated(gen, clf, num: int, task: Task | None = None) -> tuple[tuple, floa
     return stats(clf.features(imgs)), acc
 
 
-def tasks_for(family, cfg: dict, a, name: str, path: str, ds, hold, clf) -> tuple[str, list[Task]]:
-    """(the dataset to train on, the rows' tasks) of a preset's family on one prepared dataset."""
+def tasks_for(family, cfg: dict, name: str, path: str, ds, hold, clf, num: int, workdir: Path,
+              domains: tuple[str, str] | None = None) -> tuple[str, list[Task]]:
+    """(the dataset to train on, the rows' tasks) of a preset's family on the prepared dataset `path` (opened: ds, its
+    held-out split hold, its classifier clf); task datasets are prepared under workdir/NAME/data/ and kept there."""
     import torch
 
     from ganctl.data.imresize import imresize_uint8
 
     if not family.image_conditioned:
         return path, [Task()]
-    hr, labels = hold.get_batch(evenly(len(hold), a.num))
+    hr, labels = hold.get_batch(evenly(len(hold), num))
     if family.extra.get("command") == "upscale":  # super-resolution: the family degrades the image set itself
         s = int(cfg["model"]["scale"])
         lr = imresize_uint8(torch.from_numpy(hr), 1 / s).numpy()
         return path, [Task(f"x{s} bicubic-downscaled", lr, labels,
-                                          baseline=("bicubic", imresize_uint8(torch.from_numpy(lr), s).numpy()))]
-    data = a.outdir / name / "data"
+                           baseline=("bicubic", imresize_uint8(torch.from_numpy(lr), s).numpy()))]
+    data = Path(workdir) / name / "data"
     if family.data == "paired":
         train = prepare_sobel_pairs(ds.get_batch(evenly(len(ds), PAIRS))[0], data / "sobel-pairs")
         x = sobel_inputs(hr)
         return str(train), [Task("Sobel -> image", x, labels, baseline=("input", x))]
     names = ds.label_names
-    pair = a.domains or next((p for p in DOMAINS if set(p) <= set(names)), None)
+    pair = domains or next((p for p in DOMAINS if set(p) <= set(names)), None)
     if pair is None or not set(pair) <= set(names):
         raise SystemExit(f"[{name}] {family.name}: pass --domains CLASS_A CLASS_B (two of: {', '.join(names)})")
     ia, ib = names.index(pair[0]), names.index(pair[1])
@@ -161,7 +165,7 @@ def tasks_for(family, cfg: dict, a, name: str, path: str, ds, hold, clf) -> tupl
     val_imgs, val_labs = hold.get_batch(np.arange(len(hold)))
     tasks = []
     for src, dst, direction in ((ia, ib, "AtoB"), (ib, ia, "BtoA")):
-        target = stats(clf.features(imgs[labs == dst][evenly(int((labs == dst).sum()), a.num)]))
+        target = stats(clf.features(imgs[labs == dst][evenly(int((labs == dst).sum()), num)]))
         x = val_imgs[val_labs == src]
         tasks.append(Task(f"{names[src]} -> {names[dst]}", x, np.full(len(x), dst), target, direction,
                           fd(stats(clf.features(val_imgs[val_labs == dst])), target), clf.real_per_class[dst],
@@ -345,7 +349,8 @@ def measure(a) -> list[dict]:
         for preset in a.presets:
             cfg = resolve_config(preset, overrides=list(a.set))
             kimg = a.kimg if a.kimg is not None else float(cfg["train"]["kimg"])
-            data, tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, a, name, path, ds, hold, clf)
+            data, tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, name, path, ds, hold, clf, a.num, a.outdir,
+                                    a.domains)
             cpu0, w0 = child_cpu(), time.time()
             prev = shorter_run(a, name, preset, kimg) if a.extend else None
             if prev:  # exact resume: the same run as a fresh one of this length, for the CPU not yet spent
