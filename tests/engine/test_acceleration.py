@@ -11,6 +11,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from ganctl.config.load import resolve_config
 from ganctl.engine.checkpoint import latest_checkpoint
 
 TINY = ["train.batch=8", "train.tick_kimg=0.016", "train.grid_size=4", "train.threads=1", "optim.g_reg_interval=2",
@@ -30,7 +31,6 @@ class Counting(torch.nn.Module):
 
 
 def _tiny_stylegan():
-    from ganctl.config.load import resolve_config
     from ganctl.losses.stylegan2 import StyleGAN2Loss
     from ganctl.models.stylegan2 import build
 
@@ -90,7 +90,7 @@ def test_channels_last_trains_the_same_model(tmp_path, fmnist32, cli):
         assert sb[0][key] == pytest.approx(sa[0][key], rel=1e-3, abs=1e-4), key
     wa = load_file(str(latest_checkpoint(a / "checkpoints")))
     wb = load_file(str(latest_checkpoint(b / "checkpoints")))
-    lr = 0.0025
+    lr = max(resolve_config("stylegan-tiny", overrides=[])["optim"][k]["lr"] for k in ("g", "d"))
     for k in wa:
         if k.startswith("G_ema/") and wa[k].is_floating_point():
             # Four Adam steps of size <= ~lr each: any layout bug (a transposed weight, a wrong stride) moves far more.
