@@ -8,7 +8,7 @@ import yaml
 from ganctl.config import list_presets, resolve_config
 from ganctl.errors import UsageError
 
-CLASSIC = ["vanilla-mnist", "dcgan-fashion-mnist", "dcgan-64", "cgan-fashion-mnist", "wgan-gp-64"]
+CLASSIC = ["vanilla-mnist", "dcgan-fashion-mnist", "dcgan-64", "cgan-fashion-mnist", "wgan-gp-64", "wgan-gp-tiny"]
 
 
 def test_classic_presets_resolve():
@@ -17,8 +17,28 @@ def test_classic_presets_resolve():
         assert name in names
         cfg = resolve_config(name)
         assert cfg["preset"] == name and cfg["model"]["family"] in ("mlp", "dcgan")
-    assert resolve_config("wgan-gp-64")["loss"]["type"] == "wasserstein"
+    for wgan in ("wgan-gp-64", "wgan-gp-tiny"):  # the critic: Wasserstein loss, gradient penalty, no batch norm
+        cfg = resolve_config(wgan)
+        assert cfg["loss"]["type"] == "wasserstein" and cfg["loss"]["gp_weight"] == 10.0 and cfg["model"]["d_norm"] != "batch"
     assert resolve_config("cgan-fashion-mnist")["model"]["conditional"] is True
+
+
+@pytest.mark.parametrize("preset", ["sagan-cifar", "sagan-tiny"])
+def test_sagan_presets_keep_the_papers_design(preset):
+    """SAGAN (Zhang et al. 2019): self-attention, spectral norm and per-class BN tables (no shared embedding, no
+    hierarchical z) in the biggan family, hinge loss, Adam (0, 0.999) and D's lr 4x G's (two time-scale update rule)."""
+    import torch
+
+    from ganctl.models.biggan import build
+
+    cfg = resolve_config(preset)
+    m, o = cfg["model"], cfg["optim"]
+    assert m["family"] == "biggan" and m["conditional"] and m["attn_res"] == [16]
+    assert m["shared_dim"] == 0 and m["hier"] is False and cfg["loss"]["type"] == "hinge"
+    assert o["d"]["lr"] == pytest.approx(4 * o["g"]["lr"]) and o["g"]["betas"] == o["d"]["betas"] == [0.0, 0.999] and o["d_steps"] == 1
+    with torch.device("meta"):  # 36 classes at 32 px, as glyphs36: shapes only
+        G, D = build(m, 32, 1, 36)
+    assert list(G.attn) and list(D.attn) and G.blocks[0].bn1.gain.num_embeddings == 36
 
 
 def test_merge_order(tmp_path):
