@@ -279,6 +279,8 @@ def main(argv=None) -> int:
                     help="continue (ganctl resume) the longest shorter run of a row in --json instead of training anew; "
                          "its CPU-minutes are added")
     ap.add_argument("--table-only", action="store_true", help="train nothing: print the tables of the rows in --json")
+    ap.add_argument("--presets-as-is", action="store_true",
+                    help="markdown: only rows of presets as they are (no --set probes; the JSON keeps those)")
     ap.add_argument("--domains", nargs=2, metavar=("CLASS_A", "CLASS_B"),
                     help="CycleGAN presets: the two classes (label names) that are its domains (default: DOMAINS' pair)")
     ap.add_argument("--init", metavar="RUN", help="start every run from this run's weights (`ganctl train --init`); "
@@ -294,7 +296,7 @@ def main(argv=None) -> int:
     print_table(allrows)
     if a.markdown:
         print()
-        print_markdown(allrows)
+        print_markdown([r for r in allrows if not (a.presets_as_is and r.get("set"))])
     return 0
 
 
