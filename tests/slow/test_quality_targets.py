@@ -86,6 +86,7 @@ CASES = [
     pytest.param("cgan-fashion-mnist", "emoji8", None, marks=_short("cgan on emoji8: class_acc 0.73 of real at 200 kimg")),
     ("dcgan-fashion-mnist", "fmnist32", 60),
     ("dcgan-fashion-mnist", "glyphs36", 60),
+    ("dcgan-fashion-mnist", "emoji8", 60),
     ("biggan-tiny", "fmnist32", None),
     pytest.param("biggan-tiny", "glyphs36", None, marks=BIGGAN),
     pytest.param("biggan-tiny", "emoji8", None, marks=BIGGAN),
