@@ -9,6 +9,22 @@ from typing import List, Optional
 import typer
 
 
+def _end_torchrun_worker() -> None:
+    """A torchrun worker whose run finished: destroy the process group, flush, and exit 0 without interpreter teardown.
+
+    Left to teardown, gloo's C++ threads can abort a rank that has already written its final checkpoint ("terminate
+    called without an active exception", SIGABRT, seen in CI under load even with the group destroyed at exit), and
+    torchrun then fails the whole run. Everything the run writes is closed by now (checkpoints are atomic renames)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    from ganctl.engine.distributed import shutdown
+
+    shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train", help="Train a GAN from a preset on a prepared dataset.\n\n"
                  "Example: ganctl train --preset dcgan-fashion-mnist --data data/fmnist32 --kimg 20 train.batch=32\n\n"
@@ -52,6 +68,7 @@ def register(app: typer.Typer) -> None:
             render.close()
         if rank0:
             print(result["run_dir"])
+        _end_torchrun_worker()
 
     def _relaunch(n: int) -> int:
         from ganctl.engine.distributed import launch
@@ -98,3 +115,4 @@ def register(app: typer.Typer) -> None:
             render.close()
         if rank0:
             print(result["run_dir"])
+        _end_torchrun_worker()
