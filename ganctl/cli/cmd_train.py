@@ -15,10 +15,10 @@ def _end_torchrun_worker() -> None:
     Left to teardown, gloo's C++ threads can abort a rank that has already written its final checkpoint ("terminate
     called without an active exception", SIGABRT, seen in CI under load even with the group destroyed at exit), and
     torchrun then fails the whole run. Everything the run writes is closed by now (checkpoints are atomic renames)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return
-    from ganctl.engine.distributed import shutdown
+    from ganctl.engine.distributed import env_world_size, shutdown
 
+    if env_world_size() <= 1:
+        return
     shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
