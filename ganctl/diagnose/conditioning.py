@@ -3,8 +3,9 @@
 Protocol. The dataset's own classifier (ganctl.metrics.classifier: a small CNN trained by ganctl on the run's labelled
 training images, cached per dataset) labels N generated images, seeds 0..N-1 with class seed % classes (the per-seed
 rule of every command). Class accuracy = share of images whose predicted class is the requested one, overall and
-per class. It is judged against the classifier's accuracy on held-out real images (the best a generator can score
-under this classifier): ratio = generated / real. The issue's target for a conditional preset is 0.8 of the real
+per class. It is judged against the classifier's class-balanced accuracy on held-out real images (mean per-class
+accuracy: the best a generator asked for every class equally often can score under this classifier; the plain
+accuracy would weigh an unbalanced set's common classes more on the real side only): ratio = generated / real. The issue's target for a conditional preset is 0.8 of the real
 accuracy; below SEVERE_RATIO the generator largely ignores its class (an untrained or class-blind generator scores
 chance, 1/classes). The worst classes are named by their generated accuracy.
 

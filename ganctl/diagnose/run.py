@@ -72,7 +72,8 @@ def _checkpoint_namer(run: Path):
 
 
 def _conditioning(gen, data_path: str, num: int, steps: int | None) -> list[Finding]:
-    """Class accuracy of seeds 0..num-1 (class seed % classes) under the dataset's classifier vs its held-out accuracy."""
+    """Class accuracy of seeds 0..num-1 (class seed % classes) under the dataset's classifier vs its class-balanced
+    held-out accuracy (every class asked for equally often on both sides)."""
     from ganctl.metrics.classifier import DEFAULT_STEPS, classifier_for
 
     if steps is not None and steps < 1:
@@ -84,7 +85,7 @@ def _conditioning(gen, data_path: str, num: int, steps: int | None) -> list[Find
     seeds = list(range(num))
     gen_u8 = torch.cat(list(gen.iter_images(seeds))).numpy()
     acc, per, _ = clf.accuracy(gen_u8, np.array(seeds) % gen.num_classes)
-    return conditioning_findings(acc, per, clf.real_accuracy, clf.real_per_class, num=num, label_names=gen.label_names,
+    return conditioning_findings(acc, per, clf.real_balanced_accuracy, clf.real_per_class, num=num, label_names=gen.label_names,
                                  held_out=clf.meta["held_out"]["source"])
 
 

@@ -326,7 +326,7 @@ class TrainingMetrics:
             seeds = list(range(self.num))
             images = torch.cat(list(gen.iter_images(seeds))).numpy()
             acc, per, _ = self.classifier.accuracy(images, np.array(seeds) % self.ds.num_classes)
-            rec.update(value=acc, per_class=_json_floats(per), real_value=self.classifier.real_accuracy,
+            rec.update(value=acc, per_class=_json_floats(per), real_value=self.classifier.real_balanced_accuracy,
                        real_per_class=_json_floats(self.classifier.real_per_class),
                        held_out=self.classifier.meta["held_out"]["source"], classifier=self.classifier.meta["path"])
             rec.update(world_size=world, seconds=round(time.perf_counter() - t0, 3))

@@ -2,7 +2,8 @@
 
 Two uses, one network. Class accuracy of generated images (`class_acc`: `ganctl diagnose`'s conditioning finding and
 `train.metrics`): the share of images generated for class c that the classifier calls c, beside its accuracy on
-held-out real images (the floor a perfect generator reaches). A feature space for a Frechet distance that needs no
+held-out real images (the floor a perfect generator reaches: class-balanced, the mean per-class accuracy, because a
+generator is asked for every class equally often). A feature space for a Frechet distance that needs no
 downloaded weights: the penultimate layer (FEATURE_DIM values after ReLU), with ganctl.metrics.distance's maths.
 
 Protocol. Images are uint8 (N, C, H, W) scaled to [-1, 1] as training feeds them, resized (antialiased bilinear) to
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +100,13 @@ class DatasetClassifier:
     def real_per_class(self) -> list[float]:
         return list(self.meta["held_out"]["per_class"])
 
+    @property
+    def real_balanced_accuracy(self) -> float:
+        """Mean per-class held-out accuracy: the real images' number to hold a generator's class accuracy against, since
+        a generator is asked for every class equally often (seed % classes) while held-out images come in the dataset's
+        own class mix (on an unbalanced set the plain accuracy overweights the easy, common classes)."""
+        return balanced_accuracy(self.real_per_class)
+
     @torch.no_grad()
     def logits(self, images_u8, batch: int = 256) -> torch.Tensor:
         self.model.eval()
@@ -119,6 +128,12 @@ def accuracy_per_class(pred: np.ndarray, labels: np.ndarray, num_classes: int) -
     hits = np.bincount(labels[pred == labels], minlength=num_classes)
     per = [float(h / c) if c else float("nan") for h, c in zip(hits, counts)]
     return float((pred == labels).mean()), per, counts.tolist()
+
+
+def balanced_accuracy(per_class) -> float:
+    """Mean of the per-class accuracies of the classes that have images (nan: a class with none)."""
+    vals = [a for a in per_class if not math.isnan(a)]
+    return float(sum(vals) / len(vals)) if vals else float("nan")
 
 
 def _held_out(ds, path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:

@@ -7,14 +7,15 @@ and each preset (--presets), train through the real CLI (`ganctl train --kimg K`
   fd         Frechet distance of --num generated images to --num real training images, in the penultimate layer of
              the dataset's own classifier (ganctl.metrics.classifier: weight-free, trained on the training split)
   class_acc  share of generated images (seeds 0..num-1, class seed % classes) the classifier calls their class
-next to the floor (real held-out images: their fd to the training images and the classifier's held-out accuracy)
+next to the floor (real held-out images: their fd to the training images and the classifier's class-balanced held-out
+accuracy, the mean per-class accuracy, since the generator is asked for every class equally often)
 and the ceiling (the preset's untrained generator: same architecture, freshly initialised with train.seed).
 
 Image-to-image presets (super-resolution, pix2pix, CycleGAN) get rows that mean the same: their generated images are
 the generator's OUTPUTS on held-out inputs made from the dataset's val split (the same --num images the floor uses),
 the ceiling is the untrained generator's outputs on the same inputs, and class_acc asks the classifier for the SOURCE
-image's class (an upscaled "A" must still be an "A"). Each family's task, built from the dataset itself
-(tests/_image_tasks.py, prepared with `ganctl prepare-data`):
+image's class (an upscaled "A" must still be an "A"; its floor: the classifier's accuracy on those very real images).
+Each family's task, built from the dataset itself (tests/_image_tasks.py, prepared with `ganctl prepare-data`):
   sr        the family degrades the image set on the fly (x scale, MATLAB bicubic); held-out inputs are the val
             images downscaled the same way; baseline: bicubic upscaling of those inputs
   pix2pix   Sobel gradient magnitude (of the luminance) -> image, trained on up to PAIRS training images; held-out
@@ -145,16 +146,17 @@ def tasks_for(family, cfg: dict, name: str, path: str, ds, hold, clf, num: int, 
     if not family.image_conditioned:
         return path, [Task()]
     hr, labels = hold.get_batch(evenly(len(hold), num))
+    acc_hr = clf.accuracy(hr, labels)[0]  # the floor of an image-to-image row: the classifier on these very targets
     if family.extra.get("command") == "upscale":  # super-resolution: the family degrades the image set itself
         s = int(cfg["model"]["scale"])
         lr = imresize_uint8(torch.from_numpy(hr), 1 / s).numpy()
-        return path, [Task(f"x{s} bicubic-downscaled", lr, labels,
+        return path, [Task(f"x{s} bicubic-downscaled", lr, labels, acc_real=acc_hr,
                            baseline=("bicubic", imresize_uint8(torch.from_numpy(lr), s).numpy()))]
     data = Path(workdir) / name / "data"
     if family.data == "paired":
         train = prepare_sobel_pairs(ds.get_batch(evenly(len(ds), PAIRS))[0], data / "sobel-pairs")
         x = sobel_inputs(hr)
-        return str(train), [Task("Sobel -> image", x, labels, baseline=("input", x))]
+        return str(train), [Task("Sobel -> image", x, labels, acc_real=acc_hr, baseline=("input", x))]
     names = ds.label_names
     pair = domains or next((p for p in DOMAINS if set(p) <= set(names)), None)
     if pair is None or not set(pair) <= set(names):
@@ -346,8 +348,9 @@ def measure(a) -> list[dict]:
         real = stats(clf.features(ds.get_batch(evenly(len(ds), a.num))[0]))
         hold = val if val is not None else ds
         floor = fd(stats(clf.features(hold.get_batch(evenly(len(hold), a.num))[0])), real)
+        # Generated images are asked for every class equally often: the floor is the class-balanced accuracy.
         rows.append({"dataset": name, "preset": "real (floor)", "kimg": None, "cpu_min": None, "fd": floor,
-                     "class_acc": clf.real_accuracy, "num": a.num})
+                     "class_acc": clf.real_balanced_accuracy, "class_acc_overall": clf.real_accuracy, "num": a.num})
         for preset in a.presets:
             cfg = resolve_config(preset, overrides=list(a.set))
             kimg = a.kimg if a.kimg is not None else float(cfg["train"]["kimg"])
@@ -380,7 +383,9 @@ def measure(a) -> list[dict]:
                 if task.name:
                     row.update(task=task.name, inputs=len(task.inputs))
                 if task.fd_real is not None:
-                    row.update(fd_real=task.fd_real, class_acc_real=task.acc_real)
+                    row.update(fd_real=task.fd_real)
+                if task.acc_real is not None:
+                    row.update(class_acc_real=task.acc_real)
                 if task.baseline:
                     what, imgs = task.baseline
                     row.update(baseline=what, fd_baseline=fd(stats(clf.features(imgs)), ref),

@@ -95,6 +95,8 @@ def test_class_acc_during_training_equals_diagnose_and_reaches_report(class_acc_
     last = recs[-1]
     assert last["num"] == METRIC_NUM and 0 <= last["value"] <= 1 and len(last["per_class"]) == 10
     assert last["real_value"] > 0.3 and "held-out slice of train" in last["held_out"]  # fmnist32 has no val split
+    # Seeds ask for every class equally often, so the real side is class-balanced too: the mean per-class accuracy.
+    assert math.isclose(last["real_value"], float(np.nanmean(last["real_per_class"])), abs_tol=1e-4)  # per_class: 4 d.p.
     assert len(list((cache / "classifiers").glob("*.safetensors"))) == 1  # trained once, cached by the dataset's sha256
     # The same generated images (seeds 0..N-1, class seed % 10) and the same cached classifier: the same number.
     f = _diagnose(class_acc_run, cache)
@@ -137,6 +139,18 @@ def test_finding_on_real_images_with_true_and_wrong_labels(fmnist32, cache):
     assert bad.severity == "severe" and bad.evidence["ratio"] < 0.5
     feats = clf.features(imgs)
     assert feats.shape == (64, 128) and torch.isfinite(feats).all()
+
+
+def test_balanced_accuracy_weighs_every_class_once():
+    """On an unbalanced set the plain accuracy leans on the common classes; the balanced one (what a generator asked
+    for every class equally often is held against) does not, and a class without images does not count."""
+    from ganctl.metrics.classifier import accuracy_per_class, balanced_accuracy
+
+    labels = np.array([0] * 8 + [1] * 2)
+    pred = np.array([0] * 8 + [0, 1])  # class 0 all right, class 1 half right; class 2 never present
+    acc, per, counts = accuracy_per_class(pred, labels, 3)
+    assert acc == 0.9 and per[:2] == [1.0, 0.5] and math.isnan(per[2]) and counts == [8, 2, 0]
+    assert balanced_accuracy(per) == 0.75
 
 
 @pytest.mark.slow

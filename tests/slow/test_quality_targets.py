@@ -150,7 +150,7 @@ def test_preset_meets_the_quality_targets(preset, dataset, kimg, datasets, tmp_p
         ref = task.real or real
         (g, acc), (u, u_acc) = bq.generated(gen, clf, num, task), bq.generated(blank, clf, num, task)
         fd, fd_u = bq.fd(g, ref), bq.fd(u, ref)
-        acc_real = task.acc_real or clf.real_accuracy
+        acc_real = task.acc_real or clf.real_balanced_accuracy
         print(f"\n{dataset} {preset} {task.name or ''} {kimg or 'preset'} kimg: {cpu_min:.2f} CPU-min; FD {fd:.1f} "
               f"(real {task.fd_real or floor:.2f}, untrained {fd_u:.1f}, ratio {fd / fd_u:.3f}); class_acc "
               f"{acc if acc is None else round(acc, 3)} (untrained {u_acc if u_acc is None else round(u_acc, 3)}, "
