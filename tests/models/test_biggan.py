@@ -187,7 +187,8 @@ def test_bad_biggan_config_names_the_key():
     from ganctl.config.load import resolve_config
     from ganctl.errors import UsageError
 
-    for override, key in (("model.shared_dim=0", "model.hier"), ("model.z_dim=30", "model.z_dim"), ("model.init=he", "model.init")):
+    for override, key in (("model.shared_dim=0", "model.hier"), ("model.z_dim=30", "model.z_dim"), ("model.init=he", "model.init"),
+                          ("model.shared_std=-1", "model.shared_std"), ("model.d_embed_lr_mult=0", "model.d_embed_lr_mult")):
         cfg = resolve_config("biggan-tiny", overrides=[override])
         with pytest.raises(UsageError, match=key):
             build(cfg["model"], 32, 1, 10)
