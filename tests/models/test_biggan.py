@@ -48,6 +48,32 @@ def test_d_ch_sets_only_the_discriminator_width():
     assert D2.blocks[0].conv1.out_channels == 4 * 32
 
 
+def test_shared_std_draws_only_the_shared_embedding_from_a_normal():
+    """shared_std=0 keeps BigGAN-PyTorch's init of the shared class embedding (orthogonal: rows of norm
+    sqrt(shared_dim / classes)); shared_std=s draws it from N(0, s^2) and leaves every other weight as seeded."""
+    cfg = {**TINY, "shared_dim": 16, "z_dim": 32}
+    torch.manual_seed(0)
+    G0, _ = build(cfg, 32, 1, 36)
+    torch.manual_seed(0)
+    G1, _ = build({**cfg, "shared_std": 1.0}, 32, 1, 36)
+    assert abs(G0.shared.weight.pow(2).sum(1).mean().item() - 16 / 36) < 1e-4  # orthonormal columns
+    assert 0.8 < G1.shared.weight.std().item() < 1.2
+    assert torch.equal(G0.linear.weight, G1.linear.weight)
+
+
+def test_d_embed_lr_mult_scales_only_the_stored_embedding():
+    """D's spectrally normalised class embedding: a smaller stored weight gives the same score (the scale divides out)
+    while Adam's ~lr-sized steps are k times larger relative to it, i.e. an lr multiplier k for the projection."""
+    torch.manual_seed(0)
+    _, D0 = build(TINY, 32, 1, 36)
+    torch.manual_seed(0)
+    _, D1 = build({**TINY, "d_embed_lr_mult": 8.0}, 32, 1, 36)
+    assert torch.allclose(D1.embed.weight * 8, D0.embed.weight)
+    x, c = torch.randn(4, 1, 32, 32), torch.arange(4)
+    D0.eval(), D1.eval()
+    assert torch.allclose(D0(x, c), D1(x, c), atol=1e-5)
+
+
 def test_presets_build_the_counted_networks():
     from ganctl.config.load import resolve_config
 
@@ -161,7 +187,8 @@ def test_bad_biggan_config_names_the_key():
     from ganctl.config.load import resolve_config
     from ganctl.errors import UsageError
 
-    for override, key in (("model.shared_dim=0", "model.hier"), ("model.z_dim=30", "model.z_dim"), ("model.init=he", "model.init")):
+    for override, key in (("model.shared_dim=0", "model.hier"), ("model.z_dim=30", "model.z_dim"), ("model.init=he", "model.init"),
+                          ("model.shared_std=-1", "model.shared_std"), ("model.d_embed_lr_mult=0", "model.d_embed_lr_mult")):
         cfg = resolve_config("biggan-tiny", overrides=[override])
         with pytest.raises(UsageError, match=key):
             build(cfg["model"], 32, 1, 10)
