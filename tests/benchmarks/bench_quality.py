@@ -302,13 +302,25 @@ def main(argv=None) -> int:
     return 0
 
 
-def shorter_run(a, dataset: str, preset: str, kimg: float) -> dict | None:
+TRAINED_AS = ("model", "loss", "optim", "augment")  # the config sections that make two runs the same run
+
+
+def trained_as(cfg: dict) -> dict:
+    return {k: cfg.get(k) for k in TRAINED_AS}
+
+
+def shorter_run(a, dataset: str, preset: str, kimg: float, cfg: dict) -> dict | None:
     """--extend: the longest earlier row of this dataset, preset, --set, --init and --num below kimg whose run is still
-    on disk."""
+    on disk and was trained as `cfg` (the preset as it resolves now) trains: a row measured before the preset's file
+    changed (the rows file is shared and outlives preset edits) names a run of other settings, not one to continue."""
+    import yaml
+
     rows = json.loads(a.json.read_text()) if a.json.is_file() else []
     same = [r for r in rows if r["dataset"] == dataset and r["preset"] == preset and (r.get("set") or []) == list(a.set)
             and r.get("init") == (str(a.init) if a.init else None) and r.get("num") == a.num and r["kimg"] is not None
-            and r["kimg"] < kimg and Path(r.get("run", "")).is_dir()]
+            and r["kimg"] < kimg and (Path(r.get("run", "")) / "config.yaml").is_file()]
+    same = [r for r in same
+            if trained_as(yaml.safe_load((Path(r["run"]) / "config.yaml").read_text())) == trained_as(cfg)]
     return max(same, key=lambda r: r["kimg"], default=None)
 
 
@@ -357,7 +369,7 @@ def measure(a) -> list[dict]:
             data, tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, name, path, ds, hold, clf, a.num, a.outdir,
                                     a.domains)
             cpu0, w0 = child_cpu(), time.time()
-            prev = shorter_run(a, name, preset, kimg) if a.extend else None
+            prev = shorter_run(a, name, preset, kimg, cfg) if a.extend else None
             if prev:  # exact resume: the same run as a fresh one of this length, for the CPU not yet spent
                 cmd = [sys.executable, "-m", "ganctl", "resume", prev["run"], "--kimg", str(kimg), "train.threads=1"]
             else:
