@@ -47,7 +47,7 @@ def test_pix2pix_tiny_learns_edges_to_fashion_mnist(tmp_path):
     api.translate(run, [str(test_edges)], str(tmp_path / "paper"), device="cpu")  # dropout on, batch statistics
     api.translate(run, [str(test_edges)], str(tmp_path / "running"), device="cpu", dropout="off", bn="running")
     copy, paper, running = l1(test_edges), l1(tmp_path / "paper"), l1(tmp_path / "running")
-    print(f"\npix2pix-tiny, 8 kimg, {cpu:.0f} CPU-s training: test L1 (0-1 scale) copy-input baseline {copy:.4f}; "
+    print(f"\npix2pix-tiny, 16 kimg, {cpu:.0f} CPU-s training: test L1 (0-1 scale) copy-input baseline {copy:.4f}; "
           f"translate default (dropout on, batch stats) {paper:.4f} (ratio {paper / copy:.3f}); "
           f"--dropout off --bn running {running:.4f} (ratio {running / copy:.3f})")
     assert paper <= 0.5 * copy
