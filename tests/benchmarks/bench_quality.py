@@ -32,7 +32,8 @@ bench-quality.json): a row replaces an earlier one with the same dataset, preset
 --init, and the printed tables (plain and --markdown) hold every row in the file, so separate invocations build one
 table. --extend continues an earlier shorter run of the same row (exact resume) instead of training from scratch.
 --init RUN starts from another run's weights (sr-tiny-gan from an sr-tiny run); that run's row's CPU-minutes are
-added, so the row counts both stages.
+added, so the row counts both stages. A row whose preset has changed since it was measured carries `superseded`
+(what changed): kept in the JSON (preset descriptions cite such rows), left out of --presets-as-is tables.
 
   python examples/make_datasets.py data/        # glyphs36, emoji8
   python tests/benchmarks/bench_quality.py --data glyphs36=data/glyphs36 --presets cgan-fashion-mnist biggan-tiny
@@ -282,7 +283,8 @@ def main(argv=None) -> int:
                          "its CPU-minutes are added")
     ap.add_argument("--table-only", action="store_true", help="train nothing: print the tables of the rows in --json")
     ap.add_argument("--presets-as-is", action="store_true",
-                    help="markdown: only rows of presets as they are (no --set probes; the JSON keeps those)")
+                    help="markdown: only rows of presets as they are (no --set probes, no rows of a preset's earlier "
+                         "settings, marked `superseded`; the JSON keeps those)")
     ap.add_argument("--domains", nargs=2, metavar=("CLASS_A", "CLASS_B"),
                     help="CycleGAN presets: the two classes (label names) that are its domains (default: DOMAINS' pair)")
     ap.add_argument("--init", metavar="RUN", help="start every run from this run's weights (`ganctl train --init`); "
@@ -298,7 +300,7 @@ def main(argv=None) -> int:
     print_table(allrows)
     if a.markdown:
         print()
-        print_markdown([r for r in allrows if not (a.presets_as_is and r.get("set"))])
+        print_markdown([r for r in allrows if not (a.presets_as_is and (r.get("set") or r.get("superseded")))])
     return 0
 
 

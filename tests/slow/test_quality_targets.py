@@ -1,7 +1,8 @@
 """The small presets' quality targets (issue 21) on data no preset was tuned on: within 10 CPU-minutes, generated
 images reach a Frechet distance below a quarter of the untrained generator's, in the dataset's own classifier's
-feature space, and (conditional presets) a class accuracy of at least 0.8 of the classifier's accuracy on held-out
-real images. The same measurement as tests/benchmarks/bench_quality.py (its helpers, one copy), in process.
+feature space, and (conditional presets) a class accuracy of at least 0.8 of the classifier's class-balanced accuracy
+on held-out real images (image-to-image presets: of its accuracy on the very real images their inputs come from).
+The same measurement as tests/benchmarks/bench_quality.py (its helpers, one copy), in process.
 
 The datasets are built by examples/make_datasets.py from Debian font packages (.ci/run installs them); without the
 fonts the glyphs36 / emoji8 cases skip with the reason. Fashion-MNIST comes from /usr/share/datasets/fashion-mnist.
@@ -77,40 +78,49 @@ def _short(why: str):
     return pytest.mark.xfail(reason=why + " (README quality table)", strict=False)
 
 
-BIGGAN = _short("biggan-tiny at 60 kimg: class_acc 0.48 of real on emoji8, 0.03-0.11 on glyphs36: D's class projection "
-                "barely moves from its init at ch 4 with 36 classes (tests/benchmarks/diag_projection.py)")
-SAGAN = _short("sagan-tiny at 40 kimg: class_acc 0.68 of real on fmnist32, 0.08 on glyphs36 (FD met)")
+BIGGAN = _short("biggan-tiny at 80 kimg on emoji8: class_acc 0.381 = 0.57 of real (class-balanced 0.664; FD met)")
+SAGAN = _short("sagan-tiny at 40 kimg: class_acc 0.68 of real on fmnist32, 0.08 on glyphs36 (FD met); emoji8 not measured "
+               "with this preset")
 CASES = [
     ("cgan-fashion-mnist", "fmnist32", 60),
     ("cgan-fashion-mnist", "glyphs36", 120),
-    pytest.param("cgan-fashion-mnist", "emoji8", None, marks=_short("cgan on emoji8: class_acc 0.73 of real at 200 kimg")),
+    pytest.param("cgan-fashion-mnist", "emoji8", 120,
+                 marks=_short("cgan on emoji8: class_acc 0.321 = 0.48 of real at 120 kimg (FD met); faces and hands fail")),
     ("dcgan-fashion-mnist", "fmnist32", 60),
     ("dcgan-fashion-mnist", "glyphs36", 60),
     ("dcgan-fashion-mnist", "emoji8", 60),
     ("biggan-tiny", "fmnist32", None),
-    pytest.param("biggan-tiny", "glyphs36", None, marks=BIGGAN),
+    ("biggan-tiny", "glyphs36", None),
     pytest.param("biggan-tiny", "emoji8", None, marks=BIGGAN),
     pytest.param("sagan-tiny", "fmnist32", None, marks=SAGAN),
     pytest.param("sagan-tiny", "glyphs36", None, marks=SAGAN),
+    pytest.param("sagan-tiny", "emoji8", None, marks=SAGAN),
     ("progan-tiny", "fmnist32", None),
     ("progan-tiny", "glyphs36", None),
     ("progan-tiny", "emoji8", None),
     ("stylegan-tiny", "fmnist32", 20),
     ("stylegan-tiny", "glyphs36", 20),
     ("stylegan-tiny", "emoji8", 20),
+    ("stylegan3-tiny", "fmnist32", 14),
+    ("stylegan3-tiny", "glyphs36", 14),
+    pytest.param("stylegan3-tiny", "emoji8", 14,
+                 marks=_short("stylegan3-tiny on emoji8: FD ratio 0.50 at 14 kimg, 0.51 at 19 (round colour blobs)")),
     ("wgan-gp-tiny", "fmnist32", 40),
     ("wgan-gp-tiny", "glyphs36", 40),
     ("wgan-gp-tiny", "emoji8", None),
     ("vanilla-mnist", "fmnist32", 240),
-    pytest.param("vanilla-mnist", "glyphs36", 240, marks=_short("vanilla-mnist at 240 kimg: FD ratio 0.38 on glyphs36")),
-    pytest.param("vanilla-mnist", "emoji8", 240, marks=_short("vanilla-mnist: FD ratio 0.37 on emoji8, flat 120->240 kimg")),
+    ("vanilla-mnist", "glyphs36", 480),
+    pytest.param("vanilla-mnist", "emoji8", 240,
+                 marks=_short("vanilla-mnist on emoji8: FD ratio 0.37, flat 120->240 kimg (dropout 0: 0.35, flat 60->120)")),
     # Image-to-image presets: outputs on held-out inputs (bench_quality.tasks_for), one check per CycleGAN direction.
-    ("sr-tiny", "glyphs36", 48),
-    pytest.param("sr-tiny", "fmnist32", None, marks=_short("sr-tiny x4 from 8x8: FD ratio 0.53 on fmnist32")),
-    pytest.param("sr-tiny", "emoji8", None, marks=_short("sr-tiny x4 from 8x8: FD ratio 0.46 on emoji8")),
+    ("sr-tiny", "glyphs36", None),
+    ("sr-tiny", "fmnist32", None),
+    pytest.param("sr-tiny", "emoji8", None,
+                 marks=_short("sr-tiny x4 from 8x8 at 384 kimg: class_acc 0.571 = 0.77 of real on emoji8 (FD met)")),
     ("pix2pix-tiny", "glyphs36", None),
-    pytest.param("pix2pix-tiny", "fmnist32", None, marks=_short("pix2pix-tiny on fmnist32: class_acc 0.78 of real")),
-    pytest.param("pix2pix-tiny", "emoji8", None, marks=_short("pix2pix-tiny: colour from edges, class_acc 0.16 of real")),
+    ("pix2pix-tiny", "fmnist32", None),
+    pytest.param("pix2pix-tiny", "emoji8", None,
+                 marks=_short("pix2pix-tiny: colour from a luminance edge map, class_acc 0.22 of real on emoji8")),
     ("cyclegan-tiny", "glyphs36", None),
     pytest.param("cyclegan-tiny", "fmnist32", None, marks=_short("cyclegan-tiny boot -> sneaker: class_acc 0.76 of real")),
     pytest.param("cyclegan-tiny", "emoji8", None, marks=_short("cyclegan-tiny animals -> faces: class_acc 0.78 of real")),
