@@ -5,7 +5,8 @@ training images, cached per dataset) labels N generated images, seeds 0..N-1 wit
 rule of every command). Class accuracy = share of images whose predicted class is the requested one, overall and
 per class. It is judged against the classifier's class-balanced accuracy on held-out real images (mean per-class
 accuracy: the best a generator asked for every class equally often can score under this classifier; the plain
-accuracy would weigh an unbalanced set's common classes more on the real side only): ratio = generated / real. The issue's target for a conditional preset is 0.8 of the real
+accuracy would weigh an unbalanced set's common classes more on the real side only): ratio = generated / real.
+The issue's target for a conditional preset is 0.8 of the real
 accuracy; below SEVERE_RATIO the generator largely ignores its class (an untrained or class-blind generator scores
 chance, 1/classes). The worst classes are named by their generated accuracy.
 

@@ -313,8 +313,9 @@ def trained_as(cfg: dict) -> dict:
 
 def shorter_run(a, dataset: str, preset: str, kimg: float, cfg: dict) -> dict | None:
     """--extend: the longest earlier row of this dataset, preset, --set, --init and --num below kimg whose run is still
-    on disk and was trained as `cfg` (the preset as it resolves now) trains: a row measured before the preset's file
-    changed (the rows file is shared and outlives preset edits) names a run of other settings, not one to continue."""
+    on disk and whose config.yaml trains as `cfg` (the preset as it resolves now) does: a row measured before the
+    preset's file changed (the rows file is shared and outlives preset edits) names a run of other settings, not one
+    to continue."""
     import yaml
 
     rows = json.loads(a.json.read_text()) if a.json.is_file() else []

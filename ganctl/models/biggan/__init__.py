@@ -51,9 +51,10 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
     if model_cfg["hier"] and num_classes and not model_cfg["shared_dim"]:
         raise UsageError("config key model.hier: a hierarchical z is concatenated to the shared class embedding; "
                          "set model.shared_dim (e.g. 128) or model.hier=false")
-    for key, ok in (("shared_std", model_cfg["shared_std"] >= 0), ("d_embed_lr_mult", model_cfg["d_embed_lr_mult"] > 0)):
-        if not ok:
-            raise UsageError(f"config key model.{key}: {model_cfg[key]!r} must be {'>= 0' if key == 'shared_std' else '> 0'}")
+    if model_cfg["shared_std"] < 0:
+        raise UsageError(f"config key model.shared_std: {model_cfg['shared_std']!r} must be >= 0 (0 = model.init)")
+    if model_cfg["d_embed_lr_mult"] <= 0:
+        raise UsageError(f"config key model.d_embed_lr_mult: {model_cfg['d_embed_lr_mult']!r} must be > 0")
     attn = [int(r) for r in model_cfg["attn_res"]]
     G = BigGANGenerator(model_cfg["ch"], model_cfg["z_dim"], attn, model_cfg["shared_dim"], model_cfg["hier"],
                         img_resolution, img_channels, num_classes, model_cfg["bn_eps"], model_cfg["sn_eps"])
