@@ -65,6 +65,7 @@ BASE_DEFAULTS: dict = {
         "stop_on": "none",         # stop the run when a live check finds severe collapse or divergence
         "energy": None,            # energy/carbon per tick (codecarbon): None/true on, false off, {country: ISO3}
         "classifier_steps": 1000,  # class_acc: training steps of the dataset's own classifier (metrics/classifier.py; cached)
+        "gen_labels": "dataset",   # conditional G's training labels: drawn as the dataset's labels fall, or uniform over classes
     },
     "data": {"path": None, "desc": None},
     # The growing-resolution schedule of families that have one (ProGAN); see ganctl/engine/schedule.py.
@@ -99,6 +100,7 @@ CHOICES = {
     ("loss", "feature_matching_norm"): ("l2", "l1"),  # see ganctl/losses/adversarial.py
     ("augment", "kind"): ("none", "ada", "diffaugment"),
     ("train", "stop_on"): ("none", "collapse", "divergence"),
+    ("train", "gen_labels"): ("dataset", "uniform"),
     ("privacy", "accountant"): ("rdp", "prv", "gdp"),
 }
 

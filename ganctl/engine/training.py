@@ -270,7 +270,11 @@ class Trainer:
         if not self.num_classes:
             return None
         g = torch.Generator().manual_seed(_mix_seed(self.seed, step, phase_idx, 0xC1A55))
-        idx = torch.randint(len(self._labels_all), (self.batch,), generator=g)
+        if self.cfg["train"]["gen_labels"] == "uniform":
+            # BigGAN-PyTorch's sampling: every class equally often, so rare classes of an imbalanced set are trained
+            # (and judged by a class-balanced measure) as often as common ones; D still sees reals as the data has them.
+            return torch.randint(self.num_classes, (self.batch,), generator=g).to(self.device)
+        idx = torch.randint(len(self._labels_all), (self.batch,), generator=g)  # StyleGAN2-ADA's: the data's label mix
         return self._labels_all[idx].to(self.device)
 
     def _gen_z(self, step: int, phase_idx: int) -> torch.Tensor:
