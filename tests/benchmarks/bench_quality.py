@@ -195,7 +195,8 @@ def untrained(run: Path, device):
 
 
 def row_key(r: dict) -> tuple:
-    return r["dataset"], r["preset"], r.get("task"), r["kimg"], " ".join(r.get("set") or []), r.get("init"), r.get("num")
+    return (r["dataset"], r["preset"], r.get("task"), r["kimg"], " ".join(r.get("set") or []), r.get("init"), r.get("num"),
+            r.get("classifier"))
 
 
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
@@ -206,9 +207,11 @@ def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
 
 
 def floor_of(r: dict, rows: list[dict]) -> dict | None:
-    """The real-images row measured on r's dataset with r's image count."""
+    """The real-images row measured on r's dataset with r's image count and r's classifier: a dataset rebuilt, or its
+    classifier retrained, on another machine gives other features and accuracies (rows without `classifier` predate
+    the field and share the floor row without one)."""
     return next((x for x in rows if x["dataset"] == r["dataset"] and x["preset"] == "real (floor)"
-                 and x.get("num") == r.get("num")), None)
+                 and x.get("num") == r.get("num") and x.get("classifier") == r.get("classifier")), None)
 
 
 def floor_fd(r: dict, rows: list[dict]) -> float | None:
@@ -250,8 +253,8 @@ def print_markdown(rows: list[dict]) -> None:
     """The README's table: the targets (FD ratio < 0.25; class_acc >= 0.8 of real, conditional presets) marked met or not."""
     f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     print("| dataset | preset | kimg | CPU-min | FD (real floor / untrained; baseline) | ratio | class_acc (untrained; baseline) "
-          "| of real | targets |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| of real | targets | measured (UTC) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     order = list(dict.fromkeys(r["dataset"] for r in rows))  # datasets as first measured; then preset, length
     for r in sorted(rows, key=lambda r: (order.index(r["dataset"]), label(r), r["kimg"] or 0)):
         if r["preset"] == "real (floor)":
@@ -263,7 +266,7 @@ def print_markdown(rows: list[dict]) -> None:
         print(f"| {r['dataset']} | {label(r)} | {r['kimg']:g} | {f(r['cpu_min'], '.2f')} | {r['fd']:.1f} "
               f"({f(floor_fd(r, rows), '.2f')} / {f(r.get('fd_untrained'), '.1f')}{baseline(r, 'fd_baseline', '.1f')}) | "
               f"{f(ratio, '.2f')} | {acc} | "
-              f"{f(of_real, '.2f')} | {'met' if met else 'not met'} |")
+              f"{f(of_real, '.2f')} | {'met' if met else 'not met'} | {r.get('date') or '-'} |")
 
 
 def main(argv=None) -> int:
@@ -363,9 +366,11 @@ def measure(a) -> list[dict]:
         real = stats(clf.features(ds.get_batch(evenly(len(ds), a.num))[0]))
         hold = val if val is not None else ds
         floor = fd(stats(clf.features(hold.get_batch(evenly(len(hold), a.num))[0])), real)
+        tag = Path(clf.meta["path"]).stem  # the classifier's cache key (dataset digest + settings): rows' floor match
         # Generated images are asked for every class equally often: the floor is the class-balanced accuracy.
         rows.append({"dataset": name, "preset": "real (floor)", "kimg": None, "cpu_min": None, "fd": floor,
-                     "class_acc": clf.real_balanced_accuracy, "class_acc_overall": clf.real_accuracy, "num": a.num})
+                     "class_acc": clf.real_balanced_accuracy, "class_acc_overall": clf.real_accuracy, "num": a.num,
+                     "classifier": tag})
         for preset in a.presets:
             cfg = resolve_config(preset, overrides=list(a.set))
             kimg = a.kimg if a.kimg is not None else float(cfg["train"]["kimg"])
@@ -392,7 +397,7 @@ def measure(a) -> list[dict]:
                 row = {"dataset": name, "preset": preset, "set": list(a.set), "kimg": kimg, "cpu_min": cpu_min,
                        "wall_s": wall, "fd": fd(g_stats, ref), "class_acc": g_acc, "fd_untrained": fd(u_stats, ref),
                        "class_acc_untrained": u_acc, "num": a.num, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                       "loadavg": os.getloadavg()[0], "run": str(run)}
+                       "loadavg": os.getloadavg()[0], "run": str(run), "classifier": tag}
                 if a.init:
                     row["init"] = str(a.init)
                 if task.name:

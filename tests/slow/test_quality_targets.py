@@ -79,13 +79,14 @@ def _short(why: str):
 
 
 BIGGAN = _short("biggan-tiny at 80 kimg on emoji8: class_acc 0.381 = 0.57 of real (class-balanced 0.664; FD met)")
-SAGAN = _short("sagan-tiny at 40 kimg: class_acc 0.68 of real on fmnist32, 0.08 on glyphs36 (FD met); emoji8 not measured "
-               "with this preset")
+SAGAN = _short("sagan-tiny at 60 kimg: class_acc 0.73 of real on fmnist32, 0.79 on emoji8 (FD met); its rate, which "
+               "glyphs36's 36 classes need, makes class accuracy oscillate on these two")
 CASES = [
     ("cgan-fashion-mnist", "fmnist32", 60),
     ("cgan-fashion-mnist", "glyphs36", 120),
     pytest.param("cgan-fashion-mnist", "emoji8", 120,
-                 marks=_short("cgan on emoji8: class_acc 0.321 = 0.48 of real at 120 kimg (FD met); faces and hands fail")),
+                 marks=_short("cgan on emoji8: class_acc 0.321 = 0.48 of real at 120 kimg (FD met): G collapses to one image "
+                              "per class; with DiffAugment translation,cutout 0.53 at 120, 0.77 at 240 kimg (8.0 CPU-min)")),
     ("dcgan-fashion-mnist", "fmnist32", 60),
     ("dcgan-fashion-mnist", "glyphs36", 60),
     ("dcgan-fashion-mnist", "emoji8", 60),
@@ -93,7 +94,7 @@ CASES = [
     ("biggan-tiny", "glyphs36", None),
     pytest.param("biggan-tiny", "emoji8", None, marks=BIGGAN),
     pytest.param("sagan-tiny", "fmnist32", None, marks=SAGAN),
-    pytest.param("sagan-tiny", "glyphs36", None, marks=SAGAN),
+    ("sagan-tiny", "glyphs36", None),
     pytest.param("sagan-tiny", "emoji8", None, marks=SAGAN),
     ("progan-tiny", "fmnist32", None),
     ("progan-tiny", "glyphs36", None),
