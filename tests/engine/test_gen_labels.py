@@ -13,7 +13,7 @@ from _testdata import load_fmnist
 
 @pytest.fixture(scope="module")
 def imbalanced(tmp_path_factory):
-    """400 images: 70% class 0, 10 each of classes 1-9 ... as a real set with a rare-class tail."""
+    """400 Fashion-MNIST images: 310 of class 0 (77.5%) and 10 of each other class, a set with a rare-class tail."""
     from ganctl.data.dataset import PreparedDataset, write_dataset
 
     imgs, labels = load_fmnist("train", 4000)
@@ -45,7 +45,7 @@ def test_dataset_labels_follow_the_data_and_uniform_labels_cover_every_class(imb
     assert uni[1:].min() > 3 * data[1:].max()
 
 
-def test_unknown_gen_labels_value_names_the_key(tmp_path):
+def test_unknown_gen_labels_value_names_the_key():
     from ganctl.config.load import resolve_config
     from ganctl.errors import UsageError
 
