@@ -1,10 +1,12 @@
 """Image-to-image tasks made from a labelled set of real images: the translation learning tests' and the quality
 benchmark's (tests/benchmarks/bench_quality.py) one source of them.
 
-pix2pix: Sobel gradient magnitude -> the image. The gradient magnitude keeps how much brighter one side of an edge is,
-so an object's interior intensity is largely determined by its outline (binary edges leave it ambiguous, and a
-distance then measures a guess). Colour images get the Sobel magnitude of their luminance (ITU-R 601 luma, as ganctl's
-RGB -> L conversion) as the input, the RGB image as the target: the network has to invent the colours from the shapes.
+pix2pix, two tasks (PIX2PIX_INPUTS): `sobel`, Sobel gradient magnitude -> the image. The gradient magnitude keeps how
+much brighter one side of an edge is, so an object's interior intensity is largely determined by its outline (binary
+edges leave it ambiguous, and a distance then measures a guess). Colour images get the Sobel magnitude of their
+luminance (ITU-R 601 luma, as ganctl's RGB -> L conversion): the network has to invent the colours from the shapes.
+`gray`, the luminance -> the colour image: the pix2pix paper's BW -> colour task, the one a colour set is measured on
+(on a grey set the input would be the answer). Both inputs are one grey plane, repeated over the target's channels.
 CycleGAN: two classes of the set as two unpaired domains. Super-resolution needs no builder: the family degrades the
 prepared image set itself on the fly.
 
@@ -33,11 +35,31 @@ def sobel_magnitude(imgs: np.ndarray) -> np.ndarray:
     return np.clip(np.hypot(gx, gy) / 4.0, 0, 255).round().astype(np.uint8)
 
 
+def luminance(imgs: np.ndarray) -> np.ndarray:
+    """uint8 (N, C, H, W) with C 1 or 3 -> uint8 (N, H, W): the grey channel, or ITU-R 601 luma of RGB."""
+    if imgs.shape[1] == 1:
+        return imgs[:, 0]
+    return np.tensordot(LUMA, imgs.astype(np.float64), axes=([0], [1])).round().astype(np.uint8)
+
+
 def sobel_inputs(imgs: np.ndarray) -> np.ndarray:
-    """uint8 (N, C, H, W) images -> their pix2pix inputs, uint8 (N, C, H, W): the Sobel magnitude of the luminance,
-    repeated over C channels (what `prepare-data --pairs` makes of a grey input beside an RGB target)."""
-    lum = imgs[:, 0] if imgs.shape[1] == 1 else np.tensordot(LUMA, imgs.astype(np.float64), axes=([0], [1])).round()
-    return np.repeat(sobel_magnitude(lum.astype(np.uint8))[:, None], imgs.shape[1], axis=1)
+    """uint8 (N, C, H, W) images -> their `sobel` pix2pix inputs, uint8 (N, C, H, W): the Sobel magnitude of the
+    luminance, repeated over C channels (what `prepare-data --pairs` makes of a grey input beside an RGB target)."""
+    return np.repeat(sobel_magnitude(luminance(imgs))[:, None], imgs.shape[1], axis=1)
+
+
+def gray_inputs(imgs: np.ndarray) -> np.ndarray:
+    """uint8 (N, C, H, W) images -> their `gray` pix2pix inputs: the luminance, repeated over C channels."""
+    return np.repeat(luminance(imgs)[:, None], imgs.shape[1], axis=1)
+
+
+# pix2pix task name -> (how a row names its input, the input maker)
+PIX2PIX_INPUTS = {"sobel": ("Sobel", sobel_inputs), "gray": ("luminance", gray_inputs)}
+
+
+def pix2pix_input_for(channels: int) -> str:
+    """The task a set is measured on: edges for a grey set, BW -> colour for a colour one."""
+    return "sobel" if channels == 1 else "gray"
 
 
 def write_pngs(folder: Path, imgs: np.ndarray) -> Path:
@@ -58,13 +80,14 @@ def _prepare(flag: str, a: Path, b: Path, dest: Path) -> Path:
     return dest
 
 
-def prepare_sobel_pairs(images: np.ndarray, dest: Path) -> Path:
-    """A prepared paired dataset at dest: Sobel-of-luminance inputs -> `images` (uint8 N, C, H, W). Kept if present."""
+def prepare_input_pairs(images: np.ndarray, dest: Path, kind: str = "sobel") -> Path:
+    """A prepared paired dataset at dest: PIX2PIX_INPUTS[kind] inputs -> `images` (uint8 N, C, H, W). Kept if present."""
     if (dest / "manifest.json").is_file():
         return dest
     work = dest.with_name(dest.name + ".png")
     shutil.rmtree(work, ignore_errors=True)
-    _prepare("--pairs", write_pngs(work / "A", sobel_inputs(images)[:, :1]), write_pngs(work / "B", images), dest)
+    inputs = PIX2PIX_INPUTS[kind][1](images)[:, :1]
+    _prepare("--pairs", write_pngs(work / "A", inputs), write_pngs(work / "B", images), dest)
     shutil.rmtree(work)
     return dest
 

@@ -9,7 +9,7 @@ Because a stage depends on nothing but `cur_nimg` and the config, a resumed run 
 exactly the alpha) the uninterrupted run was in, with no schedule state to save.
 
 Families without a schedule get `ConstantSchedule`: one open-ended phase with the config's batch and learning rates,
-so they train and resume as before. `ProgressiveSchedule` is Progressive GAN's (Karras et al. 2018; the official code's
+optionally decayed linearly to 0 at the end (train.lr_constant_kimg / train.lr_decay_kimg). `ProgressiveSchedule` is Progressive GAN's (Karras et al. 2018; the official code's
 TrainingSchedule): each resolution is trained (stabilised) for `phase_kimg`, then the next one fades in over `fade_kimg`.
 """
 
@@ -44,17 +44,34 @@ class Stage:
 
 
 class ConstantSchedule:
-    """One phase, forever: the config's batch, batch_gpu and learning rates at the dataset's resolution."""
+    """One phase, forever: the config's batch and batch_gpu at the dataset's resolution, and its learning rates held
+    for `constant_kimg`, then taken linearly to 0 over `decay_kimg` (0: constant forever; lr_varies says whether the
+    engine must set the rates before each step). The rate is a pure function of cur_nimg, so a resumed run continues
+    the decay where it stopped. Keys: train.lr_constant_kimg / train.lr_decay_kimg (make_schedule); pix2pix and
+    CycleGAN pass their reference's model.lr_constant_kimg / model.lr_decay_kimg (models/translation/schedule.py)."""
 
     has_stages = False
 
-    def __init__(self, cfg: dict, img_resolution: int):
+    def __init__(self, cfg: dict, img_resolution: int, constant_kimg: float = 0.0, decay_kimg: float = 0.0,
+                 keys: str = "train.lr_constant_kimg / train.lr_decay_kimg"):
         t, o = cfg["train"], cfg["optim"]
-        self._stage = Stage(0, "constant", int(img_resolution), 1.0, t["batch"], t["batch_gpu"], o["g"]["lr"], o["d"]["lr"],
-                            0, None, False)
+        self.constant, self.decay = int(round(constant_kimg * 1000)), int(round(decay_kimg * 1000))
+        if self.constant < 0 or self.decay < 0:
+            raise UsageError(f"config keys {keys}: must be >= 0")
+        self.lr_varies = self.decay > 0
+        self.res, self.batch, self.batch_gpu = int(img_resolution), t["batch"], t["batch_gpu"]
+        self.lr_g, self.lr_d = o["g"]["lr"], o["d"]["lr"]
+
+    def factor(self, cur_nimg: int) -> float:
+        """The share of the configured rates in use after cur_nimg images: 1, then a straight line to 0."""
+        if self.decay == 0:
+            return 1.0
+        return 1.0 - min(max(cur_nimg - self.constant, 0) / self.decay, 1.0)
 
     def at(self, cur_nimg: int) -> Stage:
-        return self._stage
+        f = self.factor(int(cur_nimg))
+        return Stage(0, "constant", self.res, 1.0, self.batch, self.batch_gpu, self.lr_g * f, self.lr_d * f, 0, None,
+                     False)
 
     def process_reals(self, real: torch.Tensor, stage: Stage) -> torch.Tensor:
         return real
@@ -143,7 +160,11 @@ def make_schedule(cfg: dict, img_resolution: int):
     """The family's schedule, or the constant one (the engine asks the family, never its name)."""
     from ganctl.models import get_family
 
-    family = get_family(cfg["model"]["family"])
+    family, t = get_family(cfg["model"]["family"]), cfg["train"]
     if family.make_schedule is None:
-        return ConstantSchedule(cfg, img_resolution)
+        return ConstantSchedule(cfg, img_resolution, t["lr_constant_kimg"], t["lr_decay_kimg"])
+    if t["lr_decay_kimg"] or t["lr_constant_kimg"]:
+        # Its own schedule sets the rates: ignoring the keys would train at rates the config does not say.
+        raise UsageError(f"config keys train.lr_constant_kimg / train.lr_decay_kimg: model.family={family.name} sets its "
+                         f"rates by its own schedule; unset them")
     return family.make_schedule(cfg, img_resolution)

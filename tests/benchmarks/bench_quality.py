@@ -18,8 +18,9 @@ image's class (an upscaled "A" must still be an "A"; its floor: the classifier's
 Each family's task, built from the dataset itself (tests/_image_tasks.py, prepared with `ganctl prepare-data`):
   sr        the family degrades the image set on the fly (x scale, MATLAB bicubic); held-out inputs are the val
             images downscaled the same way; baseline: bicubic upscaling of those inputs
-  pix2pix   Sobel gradient magnitude (of the luminance) -> image, trained on up to PAIRS training images; held-out
-            inputs are the val images' Sobel magnitudes; baseline: the input itself
+  pix2pix   Sobel gradient magnitude -> image on a grey set, luminance -> colour image on a colour one (--pix2pix-input
+            sobel|gray overrides), trained on up to PAIRS training images; held-out inputs are made from the val
+            images the same way; baseline: the input itself
   cyclegan  two classes as unpaired domains (--domains, or DOMAINS' pair the dataset has), one row per direction: the
             real images are the target class's (training images; floor: its val images, its held-out accuracy), the
             label is the target class; inputs are the source class's val images; baseline: the untranslated input
@@ -56,7 +57,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the image-task builders
-from _image_tasks import prepare_domains, prepare_sobel_pairs, sobel_inputs  # noqa: E402
+from _image_tasks import PIX2PIX_INPUTS, pix2pix_input_for, prepare_domains, prepare_input_pairs  # noqa: E402
 
 PAIRS = 8192  # pix2pix training pairs at most (evenly spaced over the training split): bounds the PNG round trip
 # CycleGAN's default domains, the first pair a dataset's label names hold: Fashion-MNIST's sneaker <-> ankle boot (the
@@ -137,7 +138,7 @@ def generated(gen, clf, num: int, task: Task | None = None) -> tuple[tuple, floa
 
 
 def tasks_for(family, cfg: dict, name: str, path: str, ds, hold, clf, num: int, workdir: Path,
-              domains: tuple[str, str] | None = None) -> tuple[str, list[Task]]:
+              domains: tuple[str, str] | None = None, pix2pix_input: str | None = None) -> tuple[str, list[Task]]:
     """(the dataset to train on, the rows' tasks) of a preset's family on the prepared dataset `path` (opened: ds, its
     held-out split hold, its classifier clf); task datasets are prepared under workdir/NAME/data/ and kept there."""
     import torch
@@ -155,9 +156,11 @@ def tasks_for(family, cfg: dict, name: str, path: str, ds, hold, clf, num: int, 
                            baseline=("bicubic", imresize_uint8(torch.from_numpy(lr), s).numpy()))]
     data = Path(workdir) / name / "data"
     if family.data == "paired":
-        train = prepare_sobel_pairs(ds.get_batch(evenly(len(ds), PAIRS))[0], data / "sobel-pairs")
-        x = sobel_inputs(hr)
-        return str(train), [Task("Sobel -> image", x, labels, acc_real=acc_hr, baseline=("input", x))]
+        kind = pix2pix_input or pix2pix_input_for(ds.channels)
+        train = prepare_input_pairs(ds.get_batch(evenly(len(ds), PAIRS))[0], data / f"{kind}-pairs", kind)
+        what, make = PIX2PIX_INPUTS[kind]
+        x = make(hr)
+        return str(train), [Task(f"{what} -> image", x, labels, acc_real=acc_hr, baseline=("input", x))]
     names = ds.label_names
     pair = domains or next((p for p in DOMAINS if set(p) <= set(names)), None)
     if pair is None or not set(pair) <= set(names):
@@ -290,6 +293,8 @@ def main(argv=None) -> int:
                          "settings, marked `superseded`; the JSON keeps those)")
     ap.add_argument("--domains", nargs=2, metavar=("CLASS_A", "CLASS_B"),
                     help="CycleGAN presets: the two classes (label names) that are its domains (default: DOMAINS' pair)")
+    ap.add_argument("--pix2pix-input", choices=sorted(PIX2PIX_INPUTS),
+                    help="pix2pix presets: the task's input (default: sobel on a grey set, gray on a colour one)")
     ap.add_argument("--init", metavar="RUN", help="start every run from this run's weights (`ganctl train --init`); "
                                                   "its row's CPU-minutes in --json are added")
     a = ap.parse_args(argv)
@@ -375,7 +380,7 @@ def measure(a) -> list[dict]:
             cfg = resolve_config(preset, overrides=list(a.set))
             kimg = a.kimg if a.kimg is not None else float(cfg["train"]["kimg"])
             data, tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, name, path, ds, hold, clf, a.num, a.outdir,
-                                    a.domains)
+                                    a.domains, a.pix2pix_input)
             cpu0, w0 = child_cpu(), time.time()
             prev = shorter_run(a, name, preset, kimg, cfg) if a.extend else None
             if prev:  # exact resume: the same run as a fresh one of this length, for the CPU not yet spent

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from ganctl.config import resolve_config
-from ganctl.engine.schedule import ConstantSchedule, ProgressiveSchedule
+from ganctl.engine.schedule import ConstantSchedule, ProgressiveSchedule, make_schedule
 from ganctl.errors import UsageError
 
 
@@ -72,3 +74,47 @@ def test_resolution_map_keys_validated_in_config():
         resolve_config("dcgan-fashion-mnist", overrides=["progressive.batch={12: 4}"])
     with pytest.raises(UsageError, match="has no growing schedule"):
         resolve_config("dcgan-fashion-mnist", overrides=["progressive.fade_kimg=3"])
+
+
+def test_constant_schedule_decays_linearly_to_zero_when_asked():
+    cfg = resolve_config("sagan-tiny", overrides=["train.lr_constant_kimg=30", "train.lr_decay_kimg=20"])
+    s = make_schedule(cfg, 32)
+    assert isinstance(s, ConstantSchedule) and s.lr_varies and not s.has_stages
+    rates = [(s.at(n).lr_g, s.at(n).lr_d) for n in (0, 30_000, 35_000, 50_000, 90_000)]
+    assert rates == pytest.approx([(1e-3, 1e-3), (1e-3, 1e-3), (7.5e-4, 7.5e-4), (0.0, 0.0), (0.0, 0.0)])
+    assert {s.at(n).index for n in (0, 40_000, 10**9)} == {0}  # one phase: the optimizers are never rebuilt
+    assert not make_schedule(resolve_config("sagan-tiny"), 32).lr_varies  # the default: constant, never set per step
+
+
+def test_decay_keys_are_refused_where_the_family_has_its_own_schedule():
+    for preset in ("progan-tiny", "pix2pix-tiny", "sr-tiny"):
+        cfg = resolve_config(preset, overrides=["train.lr_decay_kimg=5"])
+        with pytest.raises(UsageError, match=r"train.lr_constant_kimg / train.lr_decay_kimg: model.family=\w+ sets its rates"):
+            make_schedule(cfg, 32)
+    with pytest.raises(UsageError, match="train.lr_decay_kimg: must be >= 0"):
+        make_schedule(resolve_config("sagan-tiny", overrides=["train.lr_decay_kimg=-1"]), 32)
+
+
+def test_a_decaying_run_sets_logs_and_resumes_its_rates(tmp_path, fmnist28, cli):
+    """The optimizers follow the line step by step (stats.jsonl logs the rate at each tick) and a run resumed inside the
+    decay ends bit-identical to the straight one: the rate is a function of cur_nimg, not state."""
+    from safetensors.torch import load_file
+
+    from ganctl.engine.checkpoint import latest_checkpoint
+    from ganctl.diagnose.history import read_jsonl
+    from ganctl.engine.rundir import STATS
+
+    args = ["--preset", "vanilla-mnist", "--data", fmnist28, "--seed", "2", "model.hidden=[32]", "model.d_hidden=[32]",
+            "model.z_dim=8", "train.batch=16", "train.tick_kimg=0.032", "train.grid_size=4", "train.snapshot_ticks=1",
+            "train.lr_constant_kimg=0.032", "train.lr_decay_kimg=0.064"]
+    straight = Path(cli("train", *args, "--kimg", "0.128", "--outdir", tmp_path / "a", check=0).stdout.strip())
+    half = Path(cli("train", *args, "--kimg", "0.064", "--outdir", tmp_path / "b", check=0).stdout.strip())
+    cli("resume", half, "--kimg", "0.128", check=0)
+    lr = 2e-4  # vanilla-mnist's rate. A tick's record carries the rate of its last step, which starts 16 images
+    # before the tick's end: at 16, 48, 80, 112 images, 32 constant then 64 of decay -> 1, 0.75, 0.25, 0 of the rate.
+    logged = [(r["Progress/kimg"], r["Schedule/lr_g"], r["Schedule/lr_d"]) for r in read_jsonl(straight / STATS)]
+    assert logged == pytest.approx([(0.032, lr, lr), (0.064, lr * 0.75, lr * 0.75), (0.096, lr * 0.25, lr * 0.25),
+                                    (0.128, 0.0, 0.0)], abs=1e-12)
+    a = load_file(str(latest_checkpoint(straight / "checkpoints")))
+    b = load_file(str(latest_checkpoint(half / "checkpoints")))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
