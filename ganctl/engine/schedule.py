@@ -9,8 +9,9 @@ Because a stage depends on nothing but `cur_nimg` and the config, a resumed run 
 exactly the alpha) the uninterrupted run was in, with no schedule state to save.
 
 Families without a schedule get `ConstantSchedule`: one open-ended phase with the config's batch and learning rates,
-optionally decayed linearly to 0 at the end (train.lr_constant_kimg / train.lr_decay_kimg). `ProgressiveSchedule` is Progressive GAN's (Karras et al. 2018; the official code's
-TrainingSchedule): each resolution is trained (stabilised) for `phase_kimg`, then the next one fades in over `fade_kimg`.
+optionally decayed linearly to 0 at the end (train.lr_constant_kimg / train.lr_decay_kimg). `ProgressiveSchedule` is
+Progressive GAN's (Karras et al. 2018; the official code's TrainingSchedule): each resolution is trained (stabilised)
+for `phase_kimg`, then the next one fades in over `fade_kimg`.
 """
 
 from __future__ import annotations

@@ -4,21 +4,14 @@ pure function of cur_nimg, so a resumed run continues the decay where it stopped
 --epoch_count is repeated by hand.
 
 The reference steps the rate once per epoch (LambdaLR, 1 - max(0, epoch - n_epochs) / (n_epochs_decay + 1)); here it
-moves every step, the continuous version of the same line (the two differ by less than one epoch's step). Unlike the
-engine's train.lr_decay_kimg, the rates are set before every step even at decay 0, as they always were here."""
+moves every step, the continuous version of the same line (the two differ by less than one epoch's step)."""
 
 from __future__ import annotations
 
 from ganctl.engine.schedule import ConstantSchedule
 
 
-class LinearDecaySchedule(ConstantSchedule):
-    def __init__(self, cfg: dict, img_resolution: int):
-        m = cfg["model"]
-        super().__init__(cfg, img_resolution, m["lr_constant_kimg"], m["lr_decay_kimg"],
-                         keys="model.lr_constant_kimg / model.lr_decay_kimg")
-        self.lr_varies = True
-
-
-def make_schedule(cfg: dict, img_resolution: int):
-    return LinearDecaySchedule(cfg, img_resolution)
+def make_schedule(cfg: dict, img_resolution: int) -> ConstantSchedule:
+    m = cfg["model"]
+    return ConstantSchedule(cfg, img_resolution, m["lr_constant_kimg"], m["lr_decay_kimg"],
+                            keys="model.lr_constant_kimg / model.lr_decay_kimg")
