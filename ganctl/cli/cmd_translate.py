@@ -15,9 +15,10 @@ HELP = """Translate images with a pix2pix or CycleGAN network (a run, checkpoint
 
 INPUT is any number of image files or folders (recursive), of any size: sizes the generator cannot take are padded
 to its multiple and the outputs cropped back (said in the log). Outputs are PNGs in --out with the network's
-provenance. pix2pix's test-time default is the paper's (and the reference test.py's): dropout on and batch
-statistics of each image (--dropout on --bn batch, seeded by --seed); --dropout off --bn running gives the
-deterministic, training-statistics output. Bad input: one line, exit 2, nothing written.
+provenance. pix2pix at test time: dropout on (the paper's noise, seeded by --seed); batch norm by --bn auto: the
+running statistics for a network trained on batches of several images, each image's own statistics (the paper's
+and the reference test.py's mode, --bn batch) for one trained at batch 1 and for the reference's files.
+--dropout off --bn running gives the deterministic, training-statistics output. Bad input: one line, exit 2, nothing written.
 
 \b
 Examples:
@@ -32,7 +33,7 @@ def translate(
     out: Path = typer.Option(..., "--out", help="Output folder (created)."),
     direction: str = typer.Option("AtoB", "--direction", help="CycleGAN: AtoB (G_A) or BtoA (G_B)."),
     dropout: str = typer.Option("on", "--dropout", help="on (the paper's test-time noise) or off."),
-    bn: str = typer.Option("batch", "--bn", help="batch (each image's own statistics, as the reference) or running."),
+    bn: str = typer.Option("auto", "--bn", help="auto (running if trained at batch > 1, else batch), batch (each image's own statistics, as the reference) or running."),
     batch: int = typer.Option(8, "--batch", help="Images per forward pass (with --bn running; on CPU a ResNet generator runs one at a time, faster there)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the dropout noise."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),

@@ -101,18 +101,20 @@ class Task:
     baseline: tuple[str, np.ndarray] | None = None  # (what, uint8 images): a trivial method's outputs on the inputs
 
 
-def image_outputs(G, inputs: np.ndarray, direction: str = "AtoB", chunk: int = 100) -> np.ndarray:
+def image_outputs(G, inputs: np.ndarray, direction: str = "AtoB", meta: dict | None = None, chunk: int = 100) -> np.ndarray:
     """uint8 outputs of an image-to-image generator in the test mode `ganctl translate` and `upscale` use by default:
-    dropout on and each image's own batch-norm statistics (pix2pix's paper mode; one image per pass when G has batch
-    norm), seeded, so a row repeats exactly."""
+    dropout on, batch norm by `--bn auto` (the running statistics for a network trained at batch > 1, per its checkpoint
+    metadata `meta`; else each image's own, pix2pix's paper mode, one image per pass), seeded, so a row repeats exactly."""
     import torch
 
     from ganctl.sampling.conditioned import apply_generator
     from ganctl.sampling.latents import to_uint8
-    from ganctl.sampling.translate import set_test_modes
+    from ganctl.sampling.translate import resolve_test_bn, set_test_modes
 
-    set_test_modes(G, dropout="on", bn="batch")
-    step = 1 if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()) else chunk
+    bn = resolve_test_bn("auto", meta)
+    set_test_modes(G, dropout="on", bn=bn)
+    per_image = bn == "batch" and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules())
+    step = 1 if per_image else chunk
     dev = next(G.parameters()).device
     torch.manual_seed(0)
     out = []
@@ -132,7 +134,7 @@ def generated(gen, clf, num: int, task: Task | None = None) -> tuple[tuple, floa
         imgs = torch.cat(list(gen.iter_images(seeds))).numpy()
         labels = np.array(seeds) % gen.num_classes if gen.num_classes else None
     else:
-        imgs, labels = image_outputs(gen.G, task.inputs, task.direction), task.labels
+        imgs, labels = image_outputs(gen.G, task.inputs, task.direction, gen.meta), task.labels
     acc = clf.accuracy(imgs, labels)[0] if labels is not None else None
     return stats(clf.features(imgs)), acc
 

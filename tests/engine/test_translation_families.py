@@ -115,11 +115,30 @@ def test_pix2pix_trains_and_refuses_wrong_data(tmp_path, translation_data, fmnis
     assert sizes == {"0.png": (30, 27), "1.png": (32, 32), "2.png": (45, 20)}
     again = api.translate(r["run_dir"], [str(src)], str(tmp_path / "out2"), seed=4)
     assert all(np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))) for a, b in zip(t["written"], again["written"]))
+    # --bn auto: trained on batches of several images, so the running statistics; the paper's per-image mode on request
+    assert t["bn"] == "running"  # TINY trains at batch 2
+    paper = api.translate(r["run_dir"], [str(src)], str(tmp_path / "paper"), seed=4, bn="batch")
+    assert paper["bn"] == "batch"
+    assert not all(np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))) for a, b in zip(t["written"], paper["written"]))
     # a bad input anywhere: one UsageError naming it, nothing written
     (src / "sub" / "bad.png").write_bytes(b"not an image")
     with pytest.raises(UsageError, match="bad.png: not a readable image"):
         api.translate(r["run_dir"], [str(src)], str(tmp_path / "out3"))
     assert not (tmp_path / "out3").exists()
+
+
+def test_auto_test_mode_follows_the_training_batch():
+    """--bn auto: the paper's per-image statistics where training normalised one image at a time (batch 1) and for the
+    reference's networks (.pth: no metadata; converted: a `source`), the running statistics where ganctl trained on
+    batches; explicit modes pass."""
+    from ganctl.sampling.translate import resolve_test_bn
+
+    assert resolve_test_bn("auto", {"config": {"train": {"batch": 8}}}) == "running"
+    assert resolve_test_bn("auto", {"config": {"train": {"batch": 1}}}) == "batch"
+    assert resolve_test_bn("auto", None) == "batch"
+    assert resolve_test_bn("auto", {"config": {"train": {"batch": 8}}, "source": {"format": "pix2pix-cyclegan-pth"}}) == "batch"
+    assert resolve_test_bn("batch", {"config": {"train": {"batch": 8}}}) == "batch"
+    assert resolve_test_bn("running", None) == "running"
 
 
 def test_pix2pix_two_gloo_processes_match_one(tmp_path, translation_data, cli):
