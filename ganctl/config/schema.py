@@ -66,6 +66,7 @@ BASE_DEFAULTS: dict = {
         "energy": None,            # energy/carbon per tick (codecarbon): None/true on, false off, {country: ISO3}
         "classifier_steps": 1000,  # class_acc: training steps of the dataset's own classifier (metrics/classifier.py; cached)
         "gen_labels": "dataset",   # conditional G's training labels: drawn as the dataset's labels fall, or uniform over classes
+        "real_labels": "dataset",  # real images: the dataset's shuffle, or class-balanced (uniform over classes; engine/feed.py)
         # Families on the constant schedule: both rates constant for lr_constant_kimg, then linearly to 0 over
         # lr_decay_kimg (0: constant forever). Families with their own schedule (progan, sr, pix2pix, cyclegan) refuse it.
         "lr_constant_kimg": 0.0,
@@ -105,6 +106,7 @@ CHOICES = {
     ("augment", "kind"): ("none", "ada", "diffaugment"),
     ("train", "stop_on"): ("none", "collapse", "divergence"),
     ("train", "gen_labels"): ("dataset", "uniform"),
+    ("train", "real_labels"): ("dataset", "uniform"),
     ("privacy", "accountant"): ("rdp", "prv", "gdp"),
 }
 

@@ -6,6 +6,11 @@ resumed run, or a schedule that changes the batch size mid-run, reads exactly th
 with no loader state to save. Mirroring is decided per image position too. Under several processes each rank takes
 its own slice of each global batch.
 
+`train.real_labels=uniform` (a labelled set) replaces the shuffle by a class-balanced stream: each epoch gives every
+class the same number of positions, filled by that class's images in their own seeded permutation (tiled where the
+class is small), then shuffled, so D sees a rare class as often as a common one (the real side of
+`train.gen_labels=uniform`). It is the same kind of pure function of (seed, position).
+
 Image-conditioned families (models/family.py) bring their own BatchSource, whose `load(seed, start, count, rank,
 world_size)` is the same kind of pure function and returns a dict of uint8 tensors; the feed prefetches it the same way.
 """
@@ -24,16 +29,42 @@ def _perm(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 0x6A9]).permutation(n)
 
 
-def batch_indices(seed: int, n: int, start: int, count: int) -> np.ndarray:
-    """Indices [start, start+count) of the endless shuffled stream over n items."""
+def _stream(n: int, start: int, count: int, perm) -> np.ndarray:
+    """Positions [start, start+count) of the endless stream of permutations perm(epoch) of n items."""
     out = np.empty(count, dtype=np.int64)
     filled = 0
     while filled < count:
         epoch, off = divmod(start + filled, n)
         take = min(count - filled, n - off)
-        out[filled:filled + take] = _perm(seed, epoch, n)[off:off + take]
+        out[filled:filled + take] = perm(epoch)[off:off + take]
         filled += take
     return out
+
+
+def _balanced_epoch(seed: int, epoch: int, by_class: list[np.ndarray]) -> np.ndarray:
+    """One epoch of the class-balanced stream: ceil(N / classes) positions per class, taken from that class's own
+    endless shuffled stream (so a large class goes through all its images before one repeats, a small one cycles),
+    the whole shuffled."""
+    per = -(-sum(len(idx) for idx in by_class) // len(by_class))
+    parts = [idx[_stream(len(idx), epoch * per, per, lambda e, c=c, m=len(idx): np.random.default_rng([seed, c, e, 0xBA1]).permutation(m))]
+             for c, idx in enumerate(by_class)]
+    out = np.concatenate(parts)
+    return out[np.random.default_rng([seed, epoch, 0xBA2]).permutation(len(out))]
+
+
+def class_lists(labels: np.ndarray) -> list[np.ndarray]:
+    """Each labelled class's indices (classes without images left out: they cannot be drawn)."""
+    lists = [np.flatnonzero(labels == c) for c in range(int(labels.max()) + 1)] if len(labels) else []
+    return [idx for idx in lists if len(idx)]
+
+
+def batch_indices(seed: int, n: int, start: int, count: int, by_class: list[np.ndarray] | None = None) -> np.ndarray:
+    """Indices [start, start+count) of the endless shuffled stream over n items, or, given `by_class` (class_lists),
+    of the class-balanced stream over them."""
+    if by_class is None:
+        return _stream(n, start, count, lambda epoch: _perm(seed, epoch, n))
+    epoch_len = -(-n // len(by_class)) * len(by_class)
+    return _stream(epoch_len, start, count, lambda epoch: _balanced_epoch(seed, epoch, by_class))
 
 
 def mirror_flags(seed: int, start: int, count: int) -> np.ndarray:
@@ -58,10 +89,12 @@ class DataFeed:
     """
 
     def __init__(self, dataset: PreparedDataset, batch: int, seed: int, start_nimg: int = 0, mirror: bool = False,
-                 rank: int = 0, world_size: int = 1, workers: int = 2, prefetch: int = 4, source=None):
+                 rank: int = 0, world_size: int = 1, workers: int = 2, prefetch: int = 4, source=None,
+                 balanced: bool = False):
         from concurrent.futures import ThreadPoolExecutor
 
         self.ds, self.batch, self.seed, self.mirror, self.source = dataset, batch, seed, mirror, source
+        self.by_class = class_lists(dataset.labels) if balanced else None
         self.rank, self.world_size = rank, world_size
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ganctl-feed")
         ahead = max(prefetch, workers)
@@ -75,7 +108,7 @@ class DataFeed:
             return self.source.load(self.seed, pos, self.batch, self.rank, self.world_size)
         per = self.batch // self.world_size
         lo = pos + self.rank * per
-        idx = batch_indices(self.seed, len(self.ds), lo, per)
+        idx = batch_indices(self.seed, len(self.ds), lo, per, self.by_class)
         imgs, labels = self.ds.get_batch(idx)
         if self.mirror:
             flip = mirror_flags(self.seed, lo, per)

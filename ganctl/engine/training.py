@@ -64,6 +64,9 @@ def check_buildable(cfg: dict, dataset: PreparedDataset) -> None:
     if cfg["model"]["conditional"] and not num_classes:
         raise UsageError(f"config key model.conditional: dataset {dataset.path} has no class labels; prepare it from class "
                          f"subfolders or labelled data, or set model.conditional=false")
+    if cfg["train"]["real_labels"] == "uniform" and not dataset.num_classes:
+        raise UsageError(f"config key train.real_labels: uniform draws real images class by class, and dataset "
+                         f"{dataset.path} has no class labels; prepare it from class subfolders or set train.real_labels=dataset")
     make_schedule(cfg, dataset.resolution)
     if cfg["train"]["metrics"]:
         TrainingMetrics.find_weights(cfg)
@@ -229,7 +232,8 @@ class Trainer:
     def _new_feed(self) -> DataFeed:
         t = self.cfg["train"]
         return DataFeed(self.ds, self.batch, self.seed, start_nimg=self.data_nimg, mirror=t["mirror"], rank=self.rank,
-                        world_size=self.world_size, workers=t["workers"], source=self.source)
+                        world_size=self.world_size, workers=t["workers"], source=self.source,
+                        balanced=t["real_labels"] == "uniform")
 
     def _fit_batch_gpu(self) -> None:
         item = self.feed.load(self.data_nimg)
