@@ -64,8 +64,8 @@ def _pass_size(G, batch: int, device) -> int:
 def resolve_test_bn(bn: str, meta: dict | None) -> str:
     """Resolve `bn="auto"` for a network: "running" when ganctl trained it on batches of more than one image (meta: its
     checkpoint's metadata), else "batch": a batch-1 run, and the reference's networks (its .pth files: meta None; their
-    conversions: meta["source"]), whose own test.py default that is. Measured (pix2pix-tiny, batch 8, README quality
-    section): emoji8 luminance -> colour at 16 kimg, class accuracy 0.29 of real by each image's own statistics, 0.47
+    conversions: meta["source"]), whose own test.py default that is. Measured (pix2pix-tiny at lr 2e-4, batch 8, README
+    quality section): emoji8 luminance -> colour at 16 kimg, class accuracy 0.29 of real by each image's own statistics, 0.47
     by the running ones."""
     if bn != "auto":
         return bn

@@ -148,7 +148,10 @@ def test_pix2pix_two_gloo_processes_match_one(tmp_path, translation_data, cli):
 
     args = ["--preset", "pix2pix-tiny", "--data", str(translation_data / "pairs"), "--kimg", "0.012", "--seed", "2",
             "model.ngf=4", "model.ndf=4", "model.dropout=false", "train.batch=4", "train.tick_kimg=0.004",
-            "train.grid_size=2", "train.workers=0", "train.threads=1"]
+            "train.grid_size=2", "train.workers=0", "train.threads=1",
+            # the paper's rate, not the preset's 1e-3: at 5x the rate Adam carries the two runs' last-bit differences
+            # past this tolerance within the 3 steps; what is checked is the cross-replica batch norm, not the rate
+            "optim.g.lr=0.0002", "optim.d.lr=0.0002"]
     one = Path(cli("train", "--outdir", tmp_path / "one", *args, "train.batch_gpu=4", check=0).stdout.strip())
     p = torchrun_train("--outdir", tmp_path / "two", *args, "train.batch_gpu=2")
     two = Path(p.stdout.strip().splitlines()[-1])
