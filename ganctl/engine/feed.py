@@ -46,8 +46,12 @@ def _balanced_epoch(seed: int, epoch: int, by_class: list[np.ndarray]) -> np.nda
     endless shuffled stream (so a large class goes through all its images before one repeats, a small one cycles),
     the whole shuffled."""
     per = -(-sum(len(idx) for idx in by_class) // len(by_class))
-    parts = [idx[_stream(len(idx), epoch * per, per, lambda e, c=c, m=len(idx): np.random.default_rng([seed, c, e, 0xBA1]).permutation(m))]
-             for c, idx in enumerate(by_class)]
+    parts = []
+    for c, idx in enumerate(by_class):
+        def own_perm(e: int, c: int = c, m: int = len(idx)) -> np.ndarray:
+            return np.random.default_rng([seed, c, e, 0xBA1]).permutation(m)
+
+        parts.append(idx[_stream(len(idx), epoch * per, per, own_perm)])
     out = np.concatenate(parts)
     return out[np.random.default_rng([seed, epoch, 0xBA2]).permutation(len(out))]
 

@@ -65,7 +65,7 @@ def check(cfg: dict, D: torch.nn.Module) -> None:
         raise UsageError(f"config key privacy.noise_multiplier: {p['noise_multiplier']} must be >= 0")
     if p["accountant"] not in ACCOUNTANTS:
         raise UsageError(f"config key privacy.accountant: {p['accountant']!r} is not one of {', '.join(ACCOUNTANTS)}")
-    if cfg["train"].get("real_labels", "dataset") != "dataset":
+    if cfg["train"]["real_labels"] != "dataset":
         raise UsageError("config key train.real_labels: a class-balanced feed draws a rare class's images more often than "
                          "the sampling rate the privacy accountant assumes; set train.real_labels=dataset")
     for m in D.modules():

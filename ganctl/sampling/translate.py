@@ -13,8 +13,7 @@ statistics of training (and lets same-size images batch together). The default, 
 network was trained (`resolve_test_bn`): a ganctl network trained on batches of several images was normalised by
 their statistics, which one image's own do not repeat (unet_32's inner levels are 2x2 and 4x4 maps: 4 and 16 values
 per channel), so it gets the running statistics; a batch-1 run and the reference's files get the paper's per-image
-statistics.
-`dropout="off"` gives deterministic outputs. Dropout noise is seeded (`seed`), so a run repeats exactly.
+statistics. `dropout="off"` gives deterministic outputs. Dropout noise is seeded (`seed`), so a run repeats exactly.
 """
 
 from __future__ import annotations
@@ -73,6 +72,12 @@ def resolve_test_bn(bn: str, meta: dict | None) -> str:
         return "batch"
     batch = int((meta.get("config") or {}).get("train", {}).get("batch", 1))
     return "running" if batch > 1 else "batch"
+
+
+def has_batch_norm(G) -> bool:
+    import torch.nn as nn
+
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules())
 
 
 def set_test_modes(G, dropout: str, bn: str) -> None:
@@ -149,8 +154,8 @@ def translate(net: str, inputs: list[str], out: str, direction: str = "AtoB", dr
         bn = resolve_test_bn(bn, lg.meta)
     images = [_decode(p, channels) for p, _ in items]  # every input decoded before anything is written
     set_test_modes(G, dropout, bn)
-    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules()):
-        emit(f"batch norm by {'each image' + chr(39) + 's own' if bn == 'batch' else 'the running'} statistics (--bn)")
+    if has_batch_norm(G):
+        emit("batch norm by " + ("each image's own" if bn == "batch" else "the running") + " statistics (--bn)")
     mult = _multiple(G)
     torch.manual_seed(seed)
     prov = for_network(net_path, kind="image", seed=seed, output=output)

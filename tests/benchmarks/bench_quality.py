@@ -109,12 +109,11 @@ def image_outputs(G, inputs: np.ndarray, direction: str = "AtoB", meta: dict | N
 
     from ganctl.sampling.conditioned import apply_generator
     from ganctl.sampling.latents import to_uint8
-    from ganctl.sampling.translate import resolve_test_bn, set_test_modes
+    from ganctl.sampling.translate import has_batch_norm, resolve_test_bn, set_test_modes
 
     bn = resolve_test_bn("auto", meta)
     set_test_modes(G, dropout="on", bn=bn)
-    per_image = bn == "batch" and any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in G.modules())
-    step = 1 if per_image else chunk
+    step = 1 if bn == "batch" and has_batch_norm(G) else chunk  # each image's own statistics: one per pass
     dev = next(G.parameters()).device
     torch.manual_seed(0)
     out = []
