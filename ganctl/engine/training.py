@@ -52,6 +52,14 @@ class Phase:
     lr_ratio: float  # lazy regularisation's lr correction interval / (interval + 1); 1 without an interval
 
 
+def optimizer_groups(module: torch.nn.Module, lr: float) -> list[dict]:
+    """Adam's parameter groups for a network: all its parameters at `lr`, or the network's own split (`lr_groups()`,
+    e.g. BigGAN's class tables) where a group carries an `lr_mult` that every lr change keeps applying."""
+    split = getattr(module, "lr_groups", None)
+    groups = split() if split is not None else [{"params": list(module.parameters())}]
+    return [dict(g, lr=lr * g.get("lr_mult", 1.0)) for g in groups]
+
+
 def _mix_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1, np.uint64)[0] >> 1)
 
@@ -181,14 +189,14 @@ class Trainer:
         phases = []
         for name, module, ocfg, interval, lr in (("D", self.D, o["d"], o["d_reg_interval"], stage.lr_d),
                                                   ("G", self.G, o["g"], o["g_reg_interval"], stage.lr_g)):
-            params = list(module.parameters())
             if interval is None:
-                opt = torch.optim.Adam(params, lr=lr, betas=tuple(ocfg["betas"]), eps=ocfg["eps"])
+                opt = torch.optim.Adam(optimizer_groups(module, lr), lr=lr, betas=tuple(ocfg["betas"]), eps=ocfg["eps"])
                 phases.append(Phase(name + "both", module, opt, 1, 1.0))
             else:
                 # Lazy regularisation (Karras et al. 2020): scale lr and betas so the effective step matches.
                 r = interval / (interval + 1)
-                opt = torch.optim.Adam(params, lr=lr * r, betas=tuple(b**r for b in ocfg["betas"]), eps=ocfg["eps"])
+                opt = torch.optim.Adam(optimizer_groups(module, lr * r), lr=lr * r, betas=tuple(b**r for b in ocfg["betas"]),
+                                       eps=ocfg["eps"])
                 phases += [Phase(name + "main", module, opt, 1, r), Phase(name + "reg", module, opt, interval, r)]
         return phases
 
@@ -227,7 +235,7 @@ class Trainer:
         for ph in self.phases:
             lr = self.stage.lr_g if ph.name[0] == "G" else self.stage.lr_d
             for group in ph.opt.param_groups:
-                group["lr"] = lr * ph.lr_ratio
+                group["lr"] = lr * ph.lr_ratio * group.get("lr_mult", 1.0)
 
     def _new_feed(self) -> DataFeed:
         t = self.cfg["train"]

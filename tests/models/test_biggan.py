@@ -4,11 +4,13 @@ truncation, standing statistics) and the real CLI: train, exact resume, sample, 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ganctl.engine.checkpoint import latest_checkpoint
@@ -72,6 +74,24 @@ def test_d_embed_lr_mult_scales_only_the_stored_embedding():
     x, c = torch.randn(4, 1, 32, 32), torch.arange(4)
     D0.eval(), D1.eval()
     assert torch.allclose(D0(x, c), D1(x, c), atol=1e-5)
+
+
+def test_g_embed_lr_mult_gives_the_class_tables_their_own_adam_group():
+    """G's class tables (per-BN gain/bias embeddings without a shared embedding; the shared embedding with one) form
+    their own Adam group at g_embed_lr_mult x lr; every other parameter stays in the first group, each exactly once."""
+    from ganctl.engine.training import optimizer_groups
+
+    sagan = {**DEFAULTS, "ch": 2, "attn_res": [16], "shared_dim": 0, "hier": False, "z_dim": 16}
+    for cfg, tables in ((sagan, 3 * 2 * 2), (TINY, 1)):  # 3 blocks x 2 BNs x (gain, bias)
+        G, _ = build({**cfg, "g_embed_lr_mult": 4.0}, 32, 1, 10)
+        groups = optimizer_groups(G, 1e-3)
+        assert [len(g["params"]) for g in groups][1] == tables
+        assert groups[0]["lr"] == 1e-3 and groups[1]["lr"] == pytest.approx(4e-3) and groups[1]["lr_mult"] == 4.0
+        ids = [id(p) for g in groups for p in g["params"]]
+        assert sorted(ids) == sorted(id(p) for p in G.parameters())
+        assert all(p.ndim == 2 and p.shape[0] == 10 for p in groups[1]["params"])  # one row per class
+        G1, _ = build(cfg, 32, 1, 10)
+        assert len(optimizer_groups(G1, 1e-3)) == 1
 
 
 def test_presets_build_the_counted_networks():
@@ -188,7 +208,8 @@ def test_bad_biggan_config_names_the_key():
     from ganctl.errors import UsageError
 
     for override, key in (("model.shared_dim=0", "model.hier"), ("model.z_dim=30", "model.z_dim"), ("model.init=he", "model.init"),
-                          ("model.shared_std=-1", "model.shared_std"), ("model.d_embed_lr_mult=0", "model.d_embed_lr_mult")):
+                          ("model.shared_std=-1", "model.shared_std"), ("model.d_embed_lr_mult=0", "model.d_embed_lr_mult"),
+                          ("model.g_embed_lr_mult=0", "model.g_embed_lr_mult")):
         cfg = resolve_config("biggan-tiny", overrides=[override])
         with pytest.raises(UsageError, match=key):
             build(cfg["model"], 32, 1, 10)
@@ -198,7 +219,7 @@ def test_bad_biggan_config_names_the_key():
 
 RUN = ["--preset", "biggan-tiny", "--seed", "5", "model.ch=2", "model.z_dim=16", "model.shared_dim=8", "train.batch=8",
        "train.tick_kimg=0.016", "train.grid_size=4", "train.ema_start_kimg=0.016", "optim.d_steps=2", "loss.ortho_reg=0.0001",
-       "train.threads=1"]
+       "model.g_embed_lr_mult=4", "train.threads=1"]
 
 
 def _final(run: Path) -> dict:
@@ -226,6 +247,10 @@ def test_resume_is_bit_identical_including_spectral_norm_vectors(biggan_runs, cl
     u_keys = [k for k in a if k.endswith(".u")]
     assert any(k.startswith("D/") for k in u_keys) and any(k.startswith("G_ema/") for k in u_keys)
     assert any(not torch.equal(mid[k], a[k]) for k in u_keys)  # the vectors really moved in the resumed half
+    # G's class-table group kept its own rate through the resume (model.g_embed_lr_mult=4)
+    with safe_open(str(latest_checkpoint(half / "checkpoints")), "pt") as f:
+        groups = json.loads(f.metadata()["ganctl"])["optimizers"]["opt_G"]["param_groups"]
+    assert len(groups) == 2 and groups[1]["lr_mult"] == 4.0 and groups[1]["lr"] == pytest.approx(4 * groups[0]["lr"])
 
 
 def test_sample_class_with_truncation_and_interpolate(biggan_runs, cli, tmp_path):

@@ -6,7 +6,8 @@ resolutions. The networks and their parameter counts match BigGAN-PyTorch's (tes
 self-attention block), `shared_dim` (shared class embedding width; 0 = per-layer class tables), `hier` (hierarchical z),
 `z_dim`, `init` (ortho | N02 | xavier, BigGAN-PyTorch's G_init/D_init), `shared_std` (std of a normal init of G's shared
 class embedding instead of `init`; 0 = `init`, as BigGAN-PyTorch), `d_embed_lr_mult` (learning-rate multiplier of D's
-class projection), `sn_eps`, `bn_eps`.
+class projection), `g_embed_lr_mult` (learning-rate multiplier of G's class embeddings: the shared one, or the
+per-class BN tables), `sn_eps`, `bn_eps`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ DEFAULTS = {
     # D's class embedding is spectrally normalised, so its scale never reaches the score and Adam moves it by ~lr per
     # step whatever its size: dividing its init by k is exactly an lr multiplier k for the class projection alone.
     "d_embed_lr_mult": 1.0,
+    # G's class embeddings (plain tables, so Adam's step does depend on a parameter group's lr) at their own rate:
+    # BigGANGenerator.lr_groups.
+    "g_embed_lr_mult": 1.0,
     "sn_eps": 1e-6,
     "bn_eps": 1e-5,
     "mbdisc_kernels": 0,  # minibatch discrimination on D's pooled features (Salimans et al. 2016; 0 = off)
@@ -55,9 +59,12 @@ def build(model_cfg: dict, img_resolution: int, img_channels: int, num_classes: 
         raise UsageError(f"config key model.shared_std: {model_cfg['shared_std']!r} must be >= 0 (0 = model.init)")
     if model_cfg["d_embed_lr_mult"] <= 0:
         raise UsageError(f"config key model.d_embed_lr_mult: {model_cfg['d_embed_lr_mult']!r} must be > 0")
+    if model_cfg["g_embed_lr_mult"] <= 0:
+        raise UsageError(f"config key model.g_embed_lr_mult: {model_cfg['g_embed_lr_mult']!r} must be > 0")
     attn = [int(r) for r in model_cfg["attn_res"]]
     G = BigGANGenerator(model_cfg["ch"], model_cfg["z_dim"], attn, model_cfg["shared_dim"], model_cfg["hier"],
-                        img_resolution, img_channels, num_classes, model_cfg["bn_eps"], model_cfg["sn_eps"])
+                        img_resolution, img_channels, num_classes, model_cfg["bn_eps"], model_cfg["sn_eps"],
+                        float(model_cfg["g_embed_lr_mult"]))
     D = BigGANDiscriminator(model_cfg["d_ch"] or model_cfg["ch"], attn, img_resolution, img_channels, num_classes, model_cfg["sn_eps"],
                             lambda n: build_minibatch_discrimination(model_cfg, n))
     init_weights(G, model_cfg["init"])

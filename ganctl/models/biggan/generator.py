@@ -38,8 +38,9 @@ def plan_for(img_resolution: int, plans: dict, net: str):
 
 class BigGANGenerator(nn.Module):
     def __init__(self, ch: int, z_dim: int, attn_res, shared_dim: int, hier: bool, img_resolution: int, img_channels: int,
-                 num_classes: int, bn_eps: float, sn_eps: float):
+                 num_classes: int, bn_eps: float, sn_eps: float, embed_lr_mult: float = 1.0):
         super().__init__()
+        self.embed_lr_mult = float(embed_lr_mult)
         c_in, c_out = plan_for(img_resolution, G_PLANS, "generator")
         n = len(c_in)
         self.z_dim, self.c_dim = z_dim, num_classes
@@ -72,6 +73,24 @@ class BigGANGenerator(nn.Module):
         """The weights orthogonal regularisation acts on: 2+-dim parameters except the shared class embedding."""
         skip = {id(p) for p in self.shared.parameters()} if self.shared is not None else set()
         return [p for p in self.parameters() if p.ndim >= 2 and id(p) not in skip]
+
+    def class_tables(self) -> list:
+        """G's class embeddings: the shared one, or every conditional BN's per-class gain and bias tables."""
+        if self.shared is not None:
+            return list(self.shared.parameters())
+        return [p for m in self.modules() if isinstance(getattr(m, "gain", None), nn.Embedding)
+                for p in (m.gain.weight, m.bias.weight)]
+
+    def lr_groups(self) -> list[dict]:
+        """Adam parameter groups (the engine's optimizer_groups): the class tables at `embed_lr_mult` x G's lr when it
+        is not 1. A table row only gets gradient from its own class's share of the batch, so with many classes they
+        learn slowly at a rate at which the rest of a narrow G, fed the same rate, collapses to one image per class."""
+        tables = self.class_tables() if self.embed_lr_mult != 1 else []
+        if not tables:
+            return [{"params": list(self.parameters())}]
+        ids = {id(p) for p in tables}
+        return [{"params": [p for p in self.parameters() if id(p) not in ids]},
+                {"params": tables, "lr_mult": self.embed_lr_mult}]
 
     def forward(self, z, c=None, truncation_psi=1.0, truncation_cutoff=None, noise_mode="const"):
         if truncation_psi != 1:
