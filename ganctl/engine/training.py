@@ -1,7 +1,7 @@
 """The training loop shared by every family: a schedule-driven step (phases, accumulation, EMA), ticks, snapshots and
 fault handling. Reading one training step here should not need other files; the loop's helpers live beside it:
-schedule.py (what to do at cur_nimg), feed.py (which real images), state.py (checkpoints), loss_scaling.py (fp16),
-batch_fit.py (CUDA batch_gpu probe), reporting.py (tick records).
+schedule.py (what to do at cur_nimg), phases.py (G's and D's optimizers and their rates), feed.py (which real images),
+state.py (checkpoints), loss_scaling.py (fp16), batch_fit.py (CUDA batch_gpu probe), reporting.py (tick records).
 
 Reproducibility: every source of randomness is keyed on counters, not on history. The data order is a pure function
 of (seed, image position) (feed.py); the schedule's stage is a pure function of cur_nimg (schedule.py); before each
@@ -17,7 +17,6 @@ import copy
 import math
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +31,7 @@ from ganctl.engine.batch_fit import fit_batch_gpu
 from ganctl.engine.feed import DataFeed, to_float
 from ganctl.engine.loss_scaling import LossScaler
 from ganctl.engine.metric_eval import TrainingMetrics
+from ganctl.engine.phases import Phase, make_phases, set_learning_rates
 from ganctl.engine.reporting import TickReporter
 from ganctl.engine.schedule import Stage, make_schedule
 from ganctl.engine.state import load_state, save_checkpoint
@@ -41,23 +41,6 @@ from ganctl.models.cross_replica_bn import to_cross_replica
 from ganctl.sampling.conditioned import pair_rows
 from ganctl.sampling.grid import make_grid, save_png
 from ganctl.sampling.latents import images_for_seeds, to_uint8
-
-
-@dataclass
-class Phase:
-    name: str  # Gmain, Greg, Gboth, Dmain, Dreg, Dboth
-    module: torch.nn.Module
-    opt: torch.optim.Optimizer
-    interval: int
-    lr_ratio: float  # lazy regularisation's lr correction interval / (interval + 1); 1 without an interval
-
-
-def optimizer_groups(module: torch.nn.Module, lr: float) -> list[dict]:
-    """Adam's parameter groups for a network: all its parameters at `lr`, or the network's own split (`lr_groups()`,
-    e.g. BigGAN's class tables) where a group carries an `lr_mult` that every lr change keeps applying."""
-    split = getattr(module, "lr_groups", None)
-    groups = split() if split is not None else [{"params": list(module.parameters())}]
-    return [dict(g, lr=lr * g.get("lr_mult", 1.0)) for g in groups]
 
 
 def _mix_seed(*parts: int) -> int:
@@ -150,7 +133,7 @@ class Trainer:
         first = self.schedule.at(0)
         self.stage_index = first.index
         self.apply_stage(first)
-        self.phases = self._make_phases(first)
+        self.phases = make_phases(self.cfg["optim"], self.G, self.D, first.lr_g, first.lr_d)
         self.feed: DataFeed | None = None
         # DP-SGD on D (privacy.*): per-sample hooks on D, clip + noise after each D phase, the accountant.
         self.privacy = None
@@ -183,23 +166,6 @@ class Trainer:
         return mods
 
     # -- the schedule ----------------------------------------------------------------------------------------
-    def _make_phases(self, stage: Stage) -> list[Phase]:
-        """Fresh optimizers for G and D at the stage's learning rates (with lazy regularisation's correction)."""
-        o = self.cfg["optim"]
-        phases = []
-        for name, module, ocfg, interval, lr in (("D", self.D, o["d"], o["d_reg_interval"], stage.lr_d),
-                                                  ("G", self.G, o["g"], o["g_reg_interval"], stage.lr_g)):
-            if interval is None:
-                opt = torch.optim.Adam(optimizer_groups(module, lr), lr=lr, betas=tuple(ocfg["betas"]), eps=ocfg["eps"])
-                phases.append(Phase(name + "both", module, opt, 1, 1.0))
-            else:
-                # Lazy regularisation (Karras et al. 2020): scale lr and betas so the effective step matches.
-                r = interval / (interval + 1)
-                opt = torch.optim.Adam(optimizer_groups(module, lr * r), lr=lr * r, betas=tuple(b**r for b in ocfg["betas"]),
-                                       eps=ocfg["eps"])
-                phases += [Phase(name + "main", module, opt, 1, r), Phase(name + "reg", module, opt, interval, r)]
-        return phases
-
     def apply_stage(self, stage: Stage) -> None:
         """Batch sizes and the networks' resolution/alpha for `stage` (optimizers and feed are left alone)."""
         per_rank, rem = divmod(stage.batch, self.world_size)
@@ -222,7 +188,7 @@ class Trainer:
         self.apply_stage(stage)
         self.stage_index = stage.index
         if stage.reset_optimizers:
-            self.phases = self._make_phases(stage)
+            self.phases = make_phases(self.cfg["optim"], self.G, self.D, stage.lr_g, stage.lr_d)
         if self.feed is not None and stage.batch != old_batch:
             self.feed.close()
             self.feed = self._new_feed()
@@ -230,12 +196,6 @@ class Trainer:
             self._fit_batch_gpu()
         self.emit({"type": "message", "text": f"kimg {self.cur_nimg / 1000:.3f}: {stage.describe()}"
                                               f"{', optimizer state reset' if stage.reset_optimizers else ''}"})
-
-    def _set_learning_rates(self) -> None:
-        for ph in self.phases:
-            lr = self.stage.lr_g if ph.name[0] == "G" else self.stage.lr_d
-            for group in ph.opt.param_groups:
-                group["lr"] = lr * ph.lr_ratio * group.get("lr_mult", 1.0)
 
     def _new_feed(self) -> DataFeed:
         t = self.cfg["train"]
@@ -370,7 +330,7 @@ class Trainer:
         if getattr(self.schedule, "lr_varies", False):  # a rate that moves every step (translation's linear decay)
             self.stage = stage
         if self.schedule.has_stages or getattr(self.schedule, "lr_varies", False):
-            self._set_learning_rates()
+            set_learning_rates(self.phases, self.stage.lr_g, self.stage.lr_d)
         d_steps = self.cfg["optim"]["d_steps"]
         d_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "D"]
         g_phases = [(i, p) for i, p in enumerate(self.phases) if p.name[0] == "G"]

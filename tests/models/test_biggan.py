@@ -79,7 +79,7 @@ def test_d_embed_lr_mult_scales_only_the_stored_embedding():
 def test_g_embed_lr_mult_gives_the_class_tables_their_own_adam_group():
     """G's class tables (per-BN gain/bias embeddings without a shared embedding; the shared embedding with one) form
     their own Adam group at g_embed_lr_mult x lr; every other parameter stays in the first group, each exactly once."""
-    from ganctl.engine.training import optimizer_groups
+    from ganctl.engine.phases import optimizer_groups
 
     sagan = {**DEFAULTS, "ch": 2, "attn_res": [16], "shared_dim": 0, "hier": False, "z_dim": 16}
     for cfg, tables in ((sagan, 3 * 2 * 2), (TINY, 1)):  # 3 blocks x 2 BNs x (gain, bias)

@@ -82,7 +82,7 @@ class BigGANGenerator(nn.Module):
                 for p in (m.gain.weight, m.bias.weight)]
 
     def lr_groups(self) -> list[dict]:
-        """Adam parameter groups (the engine's optimizer_groups): the class tables at `embed_lr_mult` x G's lr when it
+        """Adam parameter groups (engine/phases.py): the class tables at `embed_lr_mult` x G's lr when it
         is not 1. A table row only gets gradient from its own class's share of the batch, so with many classes they
         learn slowly at a rate at which the rest of a narrow G, fed the same rate, collapses to one image per class."""
         tables = self.class_tables() if self.embed_lr_mult != 1 else []
