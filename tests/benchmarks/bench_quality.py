@@ -124,8 +124,9 @@ def image_outputs(G, inputs: np.ndarray, direction: str = "AtoB", meta: dict | N
     return torch.cat(out).numpy()
 
 
-def generated(gen, clf, num: int, task: Task | None = None) -> tuple[tuple, float | None]:
-    """(feature stats, class accuracy or None) of a generator's images: num seeds, or its outputs on task's inputs."""
+def generated(gen, clf, num: int, task: Task | None = None, real: tuple | None = None) -> tuple[tuple, float | None, dict]:
+    """(feature stats, class accuracy or None, spread fields) of a generator's images: num seeds, or its outputs on
+    task's inputs. `real` (features, labels, label names) of the training images: the seeds' spread against them (see `spread`)."""
     import torch
 
     if task is None or task.inputs is None:
@@ -135,7 +136,27 @@ def generated(gen, clf, num: int, task: Task | None = None) -> tuple[tuple, floa
     else:
         imgs, labels = image_outputs(gen.G, task.inputs, task.direction, gen.meta), task.labels
     acc = clf.accuracy(imgs, labels)[0] if labels is not None else None
-    return stats(clf.features(imgs)), acc
+    feats = clf.features(imgs)
+    noise_to_image = task is None or task.inputs is None
+    return stats(feats), acc, (spread(feats, labels, *real) if real is not None and noise_to_image else {})
+
+
+def spread(feats, labels, real_feats, real_labels, label_names=()) -> dict:
+    """How varied G's samples are: `ganctl diagnose`'s mode-collapse measure (mean pairwise distance of the samples
+    over that of as many real images, and their near-duplicate share) in the classifier's feature space, within each
+    class for a conditional generator (the worst class is the row's number), over all samples otherwise. Class
+    accuracy and FD miss a generator that draws one image per class: this does not. Image-to-image rows have none (an
+    output is fixed by its input)."""
+    from ganctl.diagnose.diversity import collapse_findings
+
+    conditional = labels is not None
+    f = collapse_findings(feats, real_feats, gen_labels=labels if conditional else None,
+                          real_labels=real_labels if conditional else None, label_names=label_names,
+                          feature_name="classifier penultimate")[0]
+    if "ratio" not in f.evidence:
+        return {}
+    return {"spread": f.evidence["ratio"], "spread_group": f.evidence["worst_group"],
+            "collapse": "ok" if f.severity == "info" else f.severity}
 
 
 def tasks_for(family, cfg: dict, name: str, path: str, ds, hold, clf, num: int, workdir: Path,
@@ -241,24 +262,34 @@ def baseline(r: dict, key: str, fmt: str) -> str:
     return f"; {r['baseline']} {format(r[key], fmt)}" if r.get("baseline") and r.get(key) is not None else ""
 
 
+def spread_cell(r: dict) -> str:
+    """'0.16 severe, class 6 (Shirt)': the spread, and where diagnose would flag it, its verdict and the worst class."""
+    if r.get("spread") is None:
+        return "-"
+    flag = "" if r["collapse"] == "ok" else f" {r['collapse']}"
+    where = f", {r['spread_group']}" if flag and r["spread_group"].startswith("class") else ""
+    return f"{r['spread']:.2f}{flag}{where}"
+
+
 def print_table(rows: list[dict]) -> None:
     f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     print(f"{'dataset':10s} {'preset':20s} {'kimg':>5s} {'CPU-min':>7s} {'FD':>8s} {'FD untrained':>12s} {'ratio':>6s} "
-          f"{'class_acc':>9s} {'untrained':>9s} {'of real':>7s}  baseline (FD, class_acc)")
+          f"{'class_acc':>9s} {'untrained':>9s} {'of real':>7s} {'spread':>6s}  baseline (FD, class_acc)")
     for r in rows:
         ratio, of_real = derived(r, rows)
         print(f"{r['dataset']:10s} {label(r):20s} {f(r['kimg'], 'g'):>5s} {f(r['cpu_min'], '.2f'):>7s} {r['fd']:8.3f} "
               f"{f(r.get('fd_untrained'), '.3f'):>12s} {f(ratio, '.3f'):>6s} {f(r['class_acc'], '.3f'):>9s} "
-              f"{f(r.get('class_acc_untrained'), '.3f'):>9s} {f(of_real, '.2f'):>7s}"
+              f"{f(r.get('class_acc_untrained'), '.3f'):>9s} {f(of_real, '.2f'):>7s} {f(r.get('spread'), '.2f'):>6s}"
               + (f"  {r['baseline']} {r['fd_baseline']:.3f}, {f(r.get('class_acc_baseline'), '.3f')}" if r.get("baseline") else ""))
 
 
 def print_markdown(rows: list[dict]) -> None:
-    """The README's table: the targets (FD ratio < 0.25; class_acc >= 0.8 of real, conditional presets) marked met or not."""
+    """The README's table: the targets (FD ratio < 0.25; class_acc >= 0.8 of real, conditional presets) marked met or not,
+    and the spread (not a target) with `ganctl diagnose`'s verdict where it is not ok."""
     f = lambda v, fmt: "-" if v is None else format(v, fmt)  # noqa: E731
     print("| dataset | preset | kimg | CPU-min | FD (real floor / untrained; baseline) | ratio | class_acc (untrained; baseline) "
-          "| of real | targets | measured (UTC) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| of real | spread (worst class) | targets | measured (UTC) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     order = list(dict.fromkeys(r["dataset"] for r in rows))  # datasets as first measured; then preset, length
     for r in sorted(rows, key=lambda r: (order.index(r["dataset"]), label(r), r["kimg"] or 0)):
         if r["preset"] == "real (floor)":
@@ -270,7 +301,7 @@ def print_markdown(rows: list[dict]) -> None:
         print(f"| {r['dataset']} | {label(r)} | {r['kimg']:g} | {f(r['cpu_min'], '.2f')} | {r['fd']:.1f} "
               f"({f(floor_fd(r, rows), '.2f')} / {f(r.get('fd_untrained'), '.1f')}{baseline(r, 'fd_baseline', '.1f')}) | "
               f"{f(ratio, '.2f')} | {acc} | "
-              f"{f(of_real, '.2f')} | {'met' if met else 'not met'} | {r.get('date') or '-'} |")
+              f"{f(of_real, '.2f')} | {spread_cell(r)} | {'met' if met else 'not met'} | {r.get('date') or '-'} |")
 
 
 def main(argv=None) -> int:
@@ -298,8 +329,11 @@ def main(argv=None) -> int:
                     help="pix2pix presets: the task's input (default: sobel on a grey set, gray on a colour one)")
     ap.add_argument("--init", metavar="RUN", help="start every run from this run's weights (`ganctl train --init`); "
                                                   "its row's CPU-minutes in --json are added")
+    ap.add_argument("--rescore", action="store_true",
+                    help="train nothing: measure the spread of --json's noise-to-image rows on --data's datasets again "
+                         "from each row's own checkpoint, where its run is still on disk (see `rescore`)")
     a = ap.parse_args(argv)
-    rows = [] if a.table_only else measure(a)
+    rows = [] if a.table_only else rescore(a) if a.rescore else measure(a)
     # Read the file only now: another invocation may have added rows while this one trained.
     allrows = merge_rows(json.loads(a.json.read_text()) if a.json.is_file() else [], rows)
     if rows:
@@ -346,6 +380,60 @@ def init_cpu(a) -> float:
     return max(mine, key=lambda r: r["kimg"])["cpu_min"]
 
 
+def checkpoint_at(run: Path, kimg: float) -> Path | None:
+    """The run's checkpoint written when training reached kimg (the first at or past it: a step is a batch)."""
+    from ganctl.engine import checkpoint as ckpt
+
+    at = [p for p in ckpt.list_checkpoints(run / "checkpoints") if int(p.stem.split("-")[1]) >= kimg * 1000]
+    return at[0] if at else None
+
+
+def rescore(a) -> list[dict]:
+    """Rows measured before the spread column existed get it from their own runs: each noise-to-image row of a --data
+    dataset (same classifier, same --num) whose run still holds the checkpoint of the row's kimg is sampled again
+    and must reproduce its recorded FD (relative 1e-6: same weights, seeds and classifier) before its spread is
+    added; a row that does not, or whose run is gone, is named and left as it was."""
+    import torch
+
+    from ganctl.data.dataset import PreparedDataset
+    from ganctl.errors import UsageError
+    from ganctl.metrics.classifier import classifier_for
+    from ganctl.sampling.generate import load_generator
+
+    torch.set_num_threads(1)
+    rows = json.loads(a.json.read_text()) if a.json.is_file() else []
+    out = []
+    for item in a.data:
+        name, _, path = item.partition("=")
+        clf, ds = classifier_for(path, steps=a.classifier_steps), PreparedDataset(path)
+        tag = Path(clf.meta["path"]).stem
+        real_imgs, real_labels = ds.get_batch(evenly(len(ds), a.num))
+        real_feats = clf.features(real_imgs)
+        real = stats(real_feats)
+        for r in rows:
+            if (r["dataset"] != name or r["preset"] == "real (floor)" or r.get("task") or r.get("num") != a.num
+                    or r.get("classifier") != tag):
+                continue
+            ck = checkpoint_at(Path(r.get("run", "")), r["kimg"])
+            if ck is None:
+                print(f"[{name}] {label(r)} at {r['kimg']:g} kimg: no checkpoint of that kimg left in {r.get('run')}", file=sys.stderr)
+                continue
+            try:
+                gen = load_generator(str(ck), "cpu", conditioning=None)
+            except UsageError as e:  # e.g. a probe of an option that no longer exists
+                print(f"[{name}] {label(r)} at {r['kimg']:g} kimg: {ck} does not load ({e}); left as it was", file=sys.stderr)
+                continue
+            g_stats, _, g_spread = generated(gen, clf, a.num, None, (real_feats, real_labels, ds.label_names))
+            again = fd(g_stats, real)
+            if abs(again - r["fd"]) > 1e-6 * max(1.0, r["fd"]):
+                print(f"[{name}] {label(r)} at {r['kimg']:g} kimg: {ck} gives FD {again:.4f}, the row says {r['fd']:.4f}; "
+                      "left as it was", file=sys.stderr)
+                continue
+            out.append({**r, **g_spread})
+            print(f"[{name}] {label(r)} at {r['kimg']:g} kimg: spread {g_spread}", file=sys.stderr)
+    return out
+
+
 def measure(a) -> list[dict]:
     if not a.data:
         raise SystemExit("--data NAME=PATH is needed unless --table-only")
@@ -369,7 +457,9 @@ def measure(a) -> list[dict]:
         clf = classifier_for(path, steps=a.classifier_steps)
         print(f"[{name}] classifier: held-out accuracy {clf.real_accuracy:.3f} on {clf.meta['held_out']['source']} "
               f"({time.process_time() - t0:.0f} CPU-s; {clf.meta['path']})", file=sys.stderr)
-        real = stats(clf.features(ds.get_batch(evenly(len(ds), a.num))[0]))
+        real_imgs, real_labels = ds.get_batch(evenly(len(ds), a.num))
+        real_feats = clf.features(real_imgs)
+        real = stats(real_feats)
         hold = val if val is not None else ds
         floor = fd(stats(clf.features(hold.get_batch(evenly(len(hold), a.num))[0])), real)
         tag = Path(clf.meta["path"]).stem  # the classifier's cache key (dataset digest + settings): rows' floor match
@@ -398,12 +488,13 @@ def measure(a) -> list[dict]:
             run = Path(prev["run"]) if prev else Path(p.stdout.strip().splitlines()[-1])
             gen, blank = load_generator(str(run), dev, conditioning=None), untrained(run, dev)
             for task in tasks:
-                (g_stats, g_acc), (u_stats, u_acc) = generated(gen, clf, a.num, task), generated(blank, clf, a.num, task)
+                g_stats, g_acc, g_spread = generated(gen, clf, a.num, task, (real_feats, real_labels, ds.label_names))
+                u_stats, u_acc, _ = generated(blank, clf, a.num, task)
                 ref = task.real if task.real is not None else real
                 row = {"dataset": name, "preset": preset, "set": list(a.set), "kimg": kimg, "cpu_min": cpu_min,
                        "wall_s": wall, "fd": fd(g_stats, ref), "class_acc": g_acc, "fd_untrained": fd(u_stats, ref),
                        "class_acc_untrained": u_acc, "num": a.num, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                       "loadavg": os.getloadavg()[0], "run": str(run), "classifier": tag}
+                       "loadavg": os.getloadavg()[0], "run": str(run), "classifier": tag, **g_spread}
                 if a.init:
                     row["init"] = str(a.init)
                 if task.name:

@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -149,7 +148,9 @@ def test_preset_meets_the_quality_targets(preset, dataset, kimg, datasets, tmp_p
     clf = classifier_for(path)
     ds, val = PreparedDataset(path), open_validation(path)
     num = 1000
-    real = bq.stats(clf.features(ds.get_batch(bq.evenly(len(ds), num))[0]))
+    real_imgs, real_labels = ds.get_batch(bq.evenly(len(ds), num))
+    real_feats = clf.features(real_imgs)
+    real = bq.stats(real_feats)
     floor = bq.fd(bq.stats(clf.features(val.get_batch(bq.evenly(len(val), num))[0])), real)
     cfg = resolve_config(preset)
     # What to train on and what each row measures: the dataset and seeds (noise-to-image), or task pairs prepared from
@@ -166,13 +167,14 @@ def test_preset_meets_the_quality_targets(preset, dataset, kimg, datasets, tmp_p
     assert cpu_min <= CPU_MINUTES
     for task in tasks:
         ref = task.real or real
-        (g, acc), (u, u_acc) = bq.generated(gen, clf, num, task), bq.generated(blank, clf, num, task)
+        g, acc, spread = bq.generated(gen, clf, num, task, (real_feats, real_labels, ds.label_names))
+        u, u_acc, _ = bq.generated(blank, clf, num, task)
         fd, fd_u = bq.fd(g, ref), bq.fd(u, ref)
         acc_real = task.acc_real or clf.real_balanced_accuracy
         print(f"\n{dataset} {preset} {task.name or ''} {kimg or 'preset'} kimg: {cpu_min:.2f} CPU-min; FD {fd:.1f} "
               f"(real {task.fd_real or floor:.2f}, untrained {fd_u:.1f}, ratio {fd / fd_u:.3f}); class_acc "
               f"{acc if acc is None else round(acc, 3)} (untrained {u_acc if u_acc is None else round(u_acc, 3)}, "
-              f"real {acc_real:.3f})")
+              f"real {acc_real:.3f}); spread {bq.spread_cell(spread)} (not a target)")
         assert fd < FD_RATIO * fd_u, task.name
         if acc is not None:
             assert acc >= ACC_OF_REAL * acc_real, task.name
