@@ -7,6 +7,7 @@ and each preset (--presets), train through the real CLI (`ganctl train --kimg K`
   fd         Frechet distance of --num generated images to --num real training images, in the penultimate layer of
              the dataset's own classifier (ganctl.metrics.classifier: weight-free, trained on the training split)
   class_acc  share of generated images (seeds 0..num-1, class seed % classes) the classifier calls their class
+  spread     how varied the samples are, within each class for a conditional preset (`spread`; not a target)
 next to the floor (real held-out images: their fd to the training images and the classifier's class-balanced held-out
 accuracy, the mean per-class accuracy, since the generator is asked for every class equally often)
 and the ceiling (the preset's untrained generator: same architecture, freshly initialised with train.seed).
@@ -40,6 +41,7 @@ added, so the row counts both stages. A row whose preset has changed since it wa
   python tests/benchmarks/bench_quality.py --data glyphs36=data/glyphs36 --presets cgan-fashion-mnist biggan-tiny
   python tests/benchmarks/bench_quality.py --data glyphs36=data/glyphs36 --presets sr-tiny pix2pix-tiny cyclegan-tiny
   python tests/benchmarks/bench_quality.py --table-only --markdown     # the table of every row measured so far
+  python tests/benchmarks/bench_quality.py --rescore --data glyphs36=data/glyphs36   # spread for older rows
 """
 
 from __future__ import annotations

@@ -77,11 +77,13 @@ def test_resolution_map_keys_validated_in_config():
 
 
 def test_constant_schedule_decays_linearly_to_zero_when_asked():
-    cfg = resolve_config("sagan-tiny", overrides=["train.lr_constant_kimg=30", "train.lr_decay_kimg=20"])
+    cfg = resolve_config("sagan-tiny", overrides=["train.lr_constant_kimg=30", "train.lr_decay_kimg=20",
+                                                  "optim.g.lr=0.0005", "optim.d.lr=0.002"])
     s = make_schedule(cfg, 32)
     assert isinstance(s, ConstantSchedule) and s.lr_varies and not s.has_stages
     rates = [(s.at(n).lr_g, s.at(n).lr_d) for n in (0, 30_000, 35_000, 50_000, 90_000)]
-    assert rates == pytest.approx([(1e-3, 1e-3), (1e-3, 1e-3), (7.5e-4, 7.5e-4), (0.0, 0.0), (0.0, 0.0)])
+    expected = [(5e-4, 2e-3), (5e-4, 2e-3), (3.75e-4, 1.5e-3), (0.0, 0.0), (0.0, 0.0)]  # both rates, one line each
+    assert [pytest.approx(r) for r in expected] == rates
     assert {s.at(n).index for n in (0, 40_000, 10**9)} == {0}  # one phase: the optimizers are never rebuilt
     assert not make_schedule(resolve_config("sagan-tiny"), 32).lr_varies  # the default: constant, never set per step
 
