@@ -15,9 +15,11 @@ from safetensors.torch import load_file
 from ganctl.engine.checkpoint import latest_checkpoint
 
 # The class-conditional DCGAN preset (a BN layer after every conv but D's first, embedding in G, projection in D);
-# minibatch stddev off: its groups depend on how the batch is split, batch norm's statistics must not.
+# minibatch stddev off: its groups depend on how the batch is split, batch norm's statistics must not; DiffAugment off
+# (the preset's since 2026-12-07): each process draws its own half's shifts and cutouts.
 ARGS = ["--preset", "cgan-fashion-mnist", "--kimg", "0.048", "--seed", "5", "model.g_channels=4", "model.d_channels=4",
-        "model.z_dim=8", "model.embed_dim=4", "model.mbstd_group=0", "train.batch=16", "train.tick_kimg=0.016",
+        "model.z_dim=8", "model.embed_dim=4", "model.mbstd_group=0", "augment.kind=none", "train.batch=16",
+        "train.tick_kimg=0.016",
         "train.grid_size=4", "train.workers=0"]
 
 
