@@ -198,8 +198,14 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
     """Complete checkpoints in a directory, oldest first (temp files are never listed)."""
     if not ckpt_dir.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _NAME.match(p.name))]
+    found = [(n, p) for p in ckpt_dir.iterdir() if (n := checkpoint_nimg(p)) is not None]
     return [p for _, p in sorted(found)]
+
+
+def checkpoint_nimg(path: Path) -> int | None:
+    """Images shown when a checkpoint file was written (from its name), or None for any other file."""
+    m = _NAME.match(Path(path).name)
+    return int(m.group(1)) if m else None
 
 
 def _offer(path: Path) -> str:

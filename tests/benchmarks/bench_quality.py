@@ -126,12 +126,20 @@ def image_outputs(G, inputs: np.ndarray, direction: str = "AtoB", meta: dict | N
     return torch.cat(out).numpy()
 
 
+def training_reference(ds, clf, num: int) -> tuple:
+    """(features, labels, feature stats) of num training images, evenly spaced: what FD and spread compare with."""
+    imgs, labels = ds.get_batch(evenly(len(ds), num))
+    feats = clf.features(imgs)
+    return feats, labels, stats(feats)
+
+
 def generated(gen, clf, num: int, task: Task | None = None, real: tuple | None = None) -> tuple[tuple, float | None, dict]:
     """(feature stats, class accuracy or None, spread fields) of a generator's images: num seeds, or its outputs on
     task's inputs. `real` (features, labels, label names) of the training images: the seeds' spread against them (see `spread`)."""
     import torch
 
-    if task is None or task.inputs is None:
+    seeded = task is None or task.inputs is None  # noise-to-image; else an image-to-image task's outputs
+    if seeded:
         seeds = list(range(num))
         imgs = torch.cat(list(gen.iter_images(seeds))).numpy()
         labels = np.array(seeds) % gen.num_classes if gen.num_classes else None
@@ -139,8 +147,7 @@ def generated(gen, clf, num: int, task: Task | None = None, real: tuple | None =
         imgs, labels = image_outputs(gen.G, task.inputs, task.direction, gen.meta), task.labels
     acc = clf.accuracy(imgs, labels)[0] if labels is not None else None
     feats = clf.features(imgs)
-    noise_to_image = task is None or task.inputs is None
-    return stats(feats), acc, (spread(feats, labels, *real) if real is not None and noise_to_image else {})
+    return stats(feats), acc, (spread(feats, labels, *real) if real is not None and seeded else {})
 
 
 def spread(feats, labels, real_feats, real_labels, label_names=()) -> dict:
@@ -151,10 +158,8 @@ def spread(feats, labels, real_feats, real_labels, label_names=()) -> dict:
     output is fixed by its input)."""
     from ganctl.diagnose.diversity import collapse_findings
 
-    conditional = labels is not None
-    f = collapse_findings(feats, real_feats, gen_labels=labels if conditional else None,
-                          real_labels=real_labels if conditional else None, label_names=label_names,
-                          feature_name="classifier penultimate")[0]
+    f = collapse_findings(feats, real_feats, gen_labels=labels, real_labels=None if labels is None else real_labels,
+                          label_names=label_names, feature_name="classifier penultimate")[0]
     if "ratio" not in f.evidence:
         return {}
     return {"spread": f.evidence["ratio"], "spread_group": f.evidence["worst_group"],
@@ -222,8 +227,10 @@ def untrained(run: Path, device):
 
 
 def row_key(r: dict) -> tuple:
+    """What makes two rows the same measurement. A superseded row ran a preset's earlier settings: it never replaces,
+    and is never replaced by, a row of the settings the preset has now, even where the rest of the key agrees."""
     return (r["dataset"], r["preset"], r.get("task"), r["kimg"], " ".join(r.get("set") or []), r.get("init"), r.get("num"),
-            r.get("classifier"))
+            r.get("classifier"), bool(r.get("superseded")))
 
 
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
@@ -386,7 +393,7 @@ def checkpoint_at(run: Path, kimg: float) -> Path | None:
     """The run's checkpoint written when training reached kimg (the first at or past it: a step is a batch)."""
     from ganctl.engine import checkpoint as ckpt
 
-    at = [p for p in ckpt.list_checkpoints(run / "checkpoints") if int(p.stem.split("-")[1]) >= kimg * 1000]
+    at = [p for p in ckpt.list_checkpoints(run / "checkpoints") if ckpt.checkpoint_nimg(p) >= round(kimg * 1000)]
     return at[0] if at else None
 
 
@@ -409,9 +416,7 @@ def rescore(a) -> list[dict]:
         name, _, path = item.partition("=")
         clf, ds = classifier_for(path, steps=a.classifier_steps), PreparedDataset(path)
         tag = Path(clf.meta["path"]).stem
-        real_imgs, real_labels = ds.get_batch(evenly(len(ds), a.num))
-        real_feats = clf.features(real_imgs)
-        real = stats(real_feats)
+        real_feats, real_labels, real = training_reference(ds, clf, a.num)
         for r in rows:
             if (r["dataset"] != name or r["preset"] == "real (floor)" or r.get("task") or r.get("num") != a.num
                     or r.get("classifier") != tag):
@@ -459,9 +464,7 @@ def measure(a) -> list[dict]:
         clf = classifier_for(path, steps=a.classifier_steps)
         print(f"[{name}] classifier: held-out accuracy {clf.real_accuracy:.3f} on {clf.meta['held_out']['source']} "
               f"({time.process_time() - t0:.0f} CPU-s; {clf.meta['path']})", file=sys.stderr)
-        real_imgs, real_labels = ds.get_batch(evenly(len(ds), a.num))
-        real_feats = clf.features(real_imgs)
-        real = stats(real_feats)
+        real_feats, real_labels, real = training_reference(ds, clf, a.num)
         hold = val if val is not None else ds
         floor = fd(stats(clf.features(hold.get_batch(evenly(len(hold), a.num))[0])), real)
         tag = Path(clf.meta["path"]).stem  # the classifier's cache key (dataset digest + settings): rows' floor match

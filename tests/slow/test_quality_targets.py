@@ -140,9 +140,7 @@ def test_preset_meets_the_quality_targets(preset, dataset, kimg, datasets, tmp_p
     clf = classifier_for(path)
     ds, val = PreparedDataset(path), open_validation(path)
     num = 1000
-    real_imgs, real_labels = ds.get_batch(bq.evenly(len(ds), num))
-    real_feats = clf.features(real_imgs)
-    real = bq.stats(real_feats)
+    real_feats, real_labels, real = bq.training_reference(ds, clf, num)
     floor = bq.fd(bq.stats(clf.features(val.get_batch(bq.evenly(len(val), num))[0])), real)
     cfg = resolve_config(preset)
     # What to train on and what each row measures: the dataset and seeds (noise-to-image), or task pairs prepared from
