@@ -53,6 +53,39 @@ def gray_inputs(imgs: np.ndarray) -> np.ndarray:
     return np.repeat(luminance(imgs)[:, None], imgs.shape[1], axis=1)
 
 
+def chroma_planes(imgs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 (N, 3, H, W) RGB -> ITU-R 601 (Y, Cb, Cr), each float (N, H, W), Cb and Cr centred on 0."""
+    x = imgs.astype(np.float64)
+    y = np.tensordot(LUMA, x, axes=([0], [1]))
+    return y, (x[:, 2] - y) / 1.772, (x[:, 0] - y) / 1.402
+
+
+def recolour(imgs: np.ndarray, hue_deg: float = 0.0, chroma_scale: float = 1.0) -> np.ndarray:
+    """uint8 (N, 3, H, W) RGB -> the same images with their luma kept and their chroma (Cb, Cr) turned by `hue_deg` and
+    scaled by `chroma_scale`: what a colouriser that gets every shape and brightness right but the hue or the
+    saturation wrong would draw. Out-of-gamut values are clipped, so luma holds to +-1 only inside the gamut."""
+    y, cb, cr = chroma_planes(imgs)
+    t = np.deg2rad(hue_deg)
+    cb, cr = chroma_scale * (cb * np.cos(t) - cr * np.sin(t)), chroma_scale * (cb * np.sin(t) + cr * np.cos(t))
+    r, b = y + 1.402 * cr, y + 1.772 * cb
+    g = (y - LUMA[0] * r - LUMA[2] * b) / LUMA[1]
+    return np.clip(np.stack([r, g, b], axis=1), 0, 255).round().astype(np.uint8)
+
+
+def colour_errors(out: np.ndarray, target: np.ndarray, min_chroma: float = 8.0) -> tuple[float, float]:
+    """(hue error in degrees, chroma ratio) of outputs against their targets. The hue error is the chroma-weighted
+    mean absolute angle between the two (Cb, Cr) vectors over pixels where both have chroma >= min_chroma (of 255);
+    the ratio is the outputs' summed chroma over the targets' where the target has colour."""
+    _, ob, orr = chroma_planes(out)
+    _, tb, tr = chroma_planes(target)
+    oc, tc = np.hypot(ob, orr), np.hypot(tb, tr)
+    both = (oc >= min_chroma) & (tc >= min_chroma)
+    angle = np.abs(np.angle(np.exp(1j * (np.arctan2(orr, ob) - np.arctan2(tr, tb)))))
+    hue_err = float(np.degrees((angle * tc)[both].sum() / max(tc[both].sum(), 1e-12)))
+    coloured = tc >= min_chroma
+    return hue_err, float(oc[coloured].sum() / max(tc[coloured].sum(), 1e-12))
+
+
 # pix2pix task name -> (how a row names its input, the input maker)
 PIX2PIX_INPUTS = {"sobel": ("Sobel", sobel_inputs), "gray": ("luminance", gray_inputs)}
 
