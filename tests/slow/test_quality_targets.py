@@ -96,12 +96,10 @@ CASES = [
     ("stylegan-tiny", "fmnist32", 20),
     ("stylegan-tiny", "glyphs36", 20),
     ("stylegan-tiny", "emoji8", 20),
-    ("stylegan3-tiny", "fmnist32", 14),
-    ("stylegan3-tiny", "glyphs36", 14),
-    pytest.param("stylegan3-tiny", "emoji8", 14,
-                 marks=_short("stylegan3-tiny on emoji8: FD ratio 0.50 at 14 kimg, 0.51 at 19 (round colour blobs); "
-                              "0.41 on the rebuilt classifier; 0.38 with an lr decay over 7-14 kimg, which costs glyphs36 its "
-                              "target; R1 gamma 0.25 0.39, batch 8 0.44, lr 5e-3 0.44")),
+    ("stylegan3-tiny", "fmnist32", 20),
+    ("stylegan3-tiny", "glyphs36", 20),  # 0.28 at 14 kimg on the later machine's classifier, 0.21 at 20
+    # emoji8 needs 24 kimg (9.5 CPU-min on the later machine; 0.29 at 20, 0.41 at 14). Seed 2 is far off (see README).
+    ("stylegan3-tiny", "emoji8", 24),
     ("wgan-gp-tiny", "fmnist32", 40),
     ("wgan-gp-tiny", "glyphs36", 40),
     ("wgan-gp-tiny", "emoji8", None),
