@@ -5,8 +5,8 @@ The held-out images keep their luma (every shape and brightness exactly right) w
 angle or scaled (tests/_image_tasks.py `recolour`); the dataset's classifier then scores them as it scores a
 colouriser's outputs. Given pix2pix runs, their outputs are scored too, in the test mode the table uses, with the two
 errors a colouriser can make on the right shapes: the hue error (chroma-weighted mean angle between output and target,
-over pixels where both have colour) and the output's chroma over the target's. Outputs on the training images (images
-the run was fit to) come next to the held-out ones: a gap between the two is the hue the luminance does not give.
+over pixels where both have colour) and the output's chroma over the target's. Outputs on the training images (which
+bench_quality's pix2pix runs train on, up to its PAIRS) come next to the held-out ones: a gap between the two is the hue the luminance does not give.
 
     python tests/benchmarks/bench_colour_reference.py --data emoji8=data/emoji8 [--runs RUN ...]
 
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_quality import evenly, image_outputs  # noqa: E402
 from _image_tasks import colour_errors, gray_inputs, recolour  # noqa: E402
 
-HUES = (0, 15, 30, 60, 90, 180)
+HUES = (15, 30, 60, 90, 180)
 CHROMAS = (0.75, 0.5, 0.0)
 
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     print(f"{name}: {len(hr)} held-out images; class accuracy under its classifier {Path(clf.meta['path']).stem}")
     print(f"  {'real images':36s} {acc(hr):.3f}")
     print(f"  {'luminance only (the input)':36s} {acc(gray_inputs(hr)):.3f}")
-    for h in HUES[1:]:
+    for h in HUES:
         print(f"  {f'luma kept, hue turned {h} deg':36s} {acc(recolour(hr, hue_deg=h)):.3f}")
     for c in CHROMAS:
         print(f"  {f'luma kept, chroma x{c}':36s} {acc(recolour(hr, chroma_scale=c)):.3f}")
