@@ -35,11 +35,16 @@ def sobel_magnitude(imgs: np.ndarray) -> np.ndarray:
     return np.clip(np.hypot(gx, gy) / 4.0, 0, 255).round().astype(np.uint8)
 
 
+def luma(imgs: np.ndarray) -> np.ndarray:
+    """uint8 (N, 3, H, W) RGB -> float (N, H, W) ITU-R 601 luma, unrounded."""
+    return np.tensordot(LUMA, imgs.astype(np.float64), axes=([0], [1]))
+
+
 def luminance(imgs: np.ndarray) -> np.ndarray:
     """uint8 (N, C, H, W) with C 1 or 3 -> uint8 (N, H, W): the grey channel, or ITU-R 601 luma of RGB."""
     if imgs.shape[1] == 1:
         return imgs[:, 0]
-    return np.tensordot(LUMA, imgs.astype(np.float64), axes=([0], [1])).round().astype(np.uint8)
+    return luma(imgs).round().astype(np.uint8)
 
 
 def sobel_inputs(imgs: np.ndarray) -> np.ndarray:
@@ -55,9 +60,8 @@ def gray_inputs(imgs: np.ndarray) -> np.ndarray:
 
 def chroma_planes(imgs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """uint8 (N, 3, H, W) RGB -> ITU-R 601 (Y, Cb, Cr), each float (N, H, W), Cb and Cr centred on 0."""
-    x = imgs.astype(np.float64)
-    y = np.tensordot(LUMA, x, axes=([0], [1]))
-    return y, (x[:, 2] - y) / 1.772, (x[:, 0] - y) / 1.402
+    y = luma(imgs)
+    return y, (imgs[:, 2] - y) / 1.772, (imgs[:, 0] - y) / 1.402
 
 
 def recolour(imgs: np.ndarray, hue_deg: float = 0.0, chroma_scale: float = 1.0) -> np.ndarray:
