@@ -97,10 +97,9 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, s
     if labels.min() < 0:
         raise UsageError("the classifier's training images must all be labelled (prepare the data from class "
                          "subfolders or labelled sources)")
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    from ganctl.device import torch_threads
+
+    with torch_threads(threads):
         g = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -117,8 +116,6 @@ def train_classifier(images: np.ndarray, labels: np.ndarray, num_classes: int, s
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-    finally:
-        torch.set_num_threads(old_threads)
     return Classifier(net, images.shape[1], images.shape[2], num_classes, label_names,
                       {"seed": seed, "epochs": epochs, "train_count": int(len(images))})
 

@@ -42,6 +42,7 @@ added, so the row counts both stages. A row whose preset has changed since it wa
   python tests/benchmarks/bench_quality.py --data glyphs36=data/glyphs36 --presets sr-tiny pix2pix-tiny cyclegan-tiny
   python tests/benchmarks/bench_quality.py --table-only --markdown     # the table of every row measured so far
   python tests/benchmarks/bench_quality.py --rescore --data glyphs36=data/glyphs36   # spread for older rows
+  python tests/benchmarks/bench_quality.py --reclassify --data glyphs36=data/glyphs36   # rows again, new classifier
 """
 
 from __future__ import annotations
@@ -234,10 +235,11 @@ def row_key(r: dict) -> tuple:
 
 
 def merge_rows(old: list[dict], new: list[dict]) -> list[dict]:
-    """old rows, each replaced in place by a new row with its key; new rows with unseen keys appended."""
+    """old rows, each replaced in place by a new row with its key; new rows with unseen keys appended (of new rows
+    that share a key, the last)."""
     fresh = {row_key(r): r for r in new}
     out = [fresh.pop(row_key(r), r) for r in old]
-    return out + [r for r in new if row_key(r) in fresh]
+    return out + list(fresh.values())
 
 
 def floor_of(r: dict, rows: list[dict]) -> dict | None:
@@ -338,13 +340,17 @@ def main(argv=None) -> int:
                     help="pix2pix presets: the task's input (default: sobel on a grey set, gray on a colour one)")
     ap.add_argument("--init", metavar="RUN", help="start every run from this run's weights (`ganctl train --init`); "
                                                   "its row's CPU-minutes in --json are added")
+    ap.add_argument("--reclassify", action="store_true",
+                    help="train nothing: score --json's rows of --data's datasets that another classifier scored again "
+                         "with the current one, from each row's own checkpoint (see `reclassify`)")
+    ap.add_argument("--all-rows", action="store_true", help="--reclassify: probe rows (--set) too")
     ap.add_argument("--rescore", action="store_true",
                     help="train nothing: measure the spread of --json's noise-to-image rows on --data's datasets again "
                          "from each row's own checkpoint, where its run is still on disk (see `rescore`)")
     a = ap.parse_args(argv)
-    rows = [] if a.table_only else rescore(a) if a.rescore else measure(a)
+    rows = [] if a.table_only else rescore(a) if a.rescore else reclassify(a) if a.reclassify else measure(a)
     # Read the file only now: another invocation may have added rows while this one trained.
-    allrows = merge_rows(json.loads(a.json.read_text()) if a.json.is_file() else [], rows)
+    allrows = merge_rows(stored_rows(a), rows)
     if rows:
         tmp = a.json.with_name(a.json.name + f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(allrows, indent=1) + "\n")
@@ -370,7 +376,7 @@ def shorter_run(a, dataset: str, preset: str, kimg: float, cfg: dict) -> dict | 
     to continue."""
     import yaml
 
-    rows = json.loads(a.json.read_text()) if a.json.is_file() else []
+    rows = stored_rows(a)
     same = [r for r in rows if r["dataset"] == dataset and r["preset"] == preset and (r.get("set") or []) == list(a.set)
             and r.get("init") == (str(a.init) if a.init else None) and r.get("num") == a.num and r["kimg"] is not None
             and r["kimg"] < kimg and (Path(r.get("run", "")) / "config.yaml").is_file()]
@@ -382,7 +388,7 @@ def shorter_run(a, dataset: str, preset: str, kimg: float, cfg: dict) -> dict | 
 def init_cpu(a) -> float:
     """--init: the CPU-minutes of the run it starts from, as its longest row in --json has them (--extend continues a
     run in place, and --init takes its latest checkpoint)."""
-    rows = json.loads(a.json.read_text()) if a.json.is_file() else []
+    rows = stored_rows(a)
     mine = [r for r in rows if r.get("run") and Path(r["run"]).resolve() == Path(a.init).resolve() and r.get("cpu_min")]
     if not mine:
         raise SystemExit(f"--init {a.init}: no row of that run in {a.json}; measure it first, so both stages' CPU is counted")
@@ -397,6 +403,14 @@ def checkpoint_at(run: Path, kimg: float) -> Path | None:
     return at[0] if at else None
 
 
+def row_checkpoint(name: str, r: dict) -> Path | None:
+    """The checkpoint of row r's run at its kimg, or None (said on stderr) when the run or that checkpoint is gone."""
+    ck = checkpoint_at(Path(r.get("run", "")), r["kimg"])
+    if ck is None:
+        print(f"[{name}] {label(r)} at {r['kimg']:g} kimg: no checkpoint of that kimg left in {r.get('run')}", file=sys.stderr)
+    return ck
+
+
 def rescore(a) -> list[dict]:
     """Rows measured before the spread column existed get it from their own runs: each noise-to-image row of a --data
     dataset (same classifier, same --num) whose run still holds the checkpoint of the row's kimg is sampled again
@@ -404,26 +418,19 @@ def rescore(a) -> list[dict]:
     added; a row that does not, or whose run is gone, is named and left as it was."""
     import torch
 
-    from ganctl.data.dataset import PreparedDataset
     from ganctl.errors import UsageError
-    from ganctl.metrics.classifier import classifier_for
     from ganctl.sampling.generate import load_generator
 
     torch.set_num_threads(1)
-    rows = json.loads(a.json.read_text()) if a.json.is_file() else []
-    out = []
-    for item in a.data:
-        name, _, path = item.partition("=")
-        clf, ds = classifier_for(path, steps=a.classifier_steps), PreparedDataset(path)
-        tag = Path(clf.meta["path"]).stem
-        real_feats, real_labels, real = training_reference(ds, clf, a.num)
+    rows, out = stored_rows(a), []
+    for j in judges(a):
+        name, clf, ds, tag, (real_feats, real_labels, real) = j.name, j.clf, j.ds, j.tag, j.real
         for r in rows:
             if (r["dataset"] != name or r["preset"] == "real (floor)" or r.get("task") or r.get("num") != a.num
                     or r.get("classifier") != tag):
                 continue
-            ck = checkpoint_at(Path(r.get("run", "")), r["kimg"])
+            ck = row_checkpoint(name, r)
             if ck is None:
-                print(f"[{name}] {label(r)} at {r['kimg']:g} kimg: no checkpoint of that kimg left in {r.get('run')}", file=sys.stderr)
                 continue
             try:
                 gen = load_generator(str(ck), "cpu", conditioning=None)
@@ -441,6 +448,84 @@ def rescore(a) -> list[dict]:
     return out
 
 
+@dataclass
+class Judge:
+    """One dataset as the rows see it: its training images, held-out split, classifier, and the floor row."""
+    name: str
+    path: str
+    ds: object
+    hold: object
+    clf: object
+    real: tuple            # (features, labels, feature stats) of the training reference
+    tag: str               # the classifier's cache key: which floor row a row is divided by
+    floor: dict
+
+
+def judge(name: str, path: str, a) -> Judge:
+    from ganctl.data.dataset import PreparedDataset, open_validation
+    from ganctl.metrics.classifier import classifier_for
+
+    ds, val = PreparedDataset(path), open_validation(path)
+    t0 = time.process_time()
+    clf = classifier_for(path, steps=a.classifier_steps)
+    print(f"[{name}] classifier: held-out accuracy {clf.real_accuracy:.3f} on {clf.meta['held_out']['source']} "
+          f"({time.process_time() - t0:.0f} CPU-s; {clf.meta['path']})", file=sys.stderr)
+    real_feats, real_labels, real = training_reference(ds, clf, a.num)
+    hold = val if val is not None else ds
+    floor = fd(stats(clf.features(hold.get_batch(evenly(len(hold), a.num))[0])), real)
+    tag = Path(clf.meta["path"]).stem  # the classifier's cache key (dataset digest + settings): rows' floor match
+    # Generated images are asked for every class equally often: the floor is the class-balanced accuracy.
+    row = {"dataset": name, "preset": "real (floor)", "kimg": None, "cpu_min": None, "fd": floor,
+           "class_acc": clf.real_balanced_accuracy, "class_acc_overall": clf.real_accuracy, "num": a.num, "classifier": tag}
+    return Judge(name, path, ds, hold, clf, (real_feats, real_labels, real), tag, row)
+
+
+def judges(a):
+    """The Judge of each --data NAME=PATH, built as the loop reaches it."""
+    for item in a.data:
+        name, _, path = item.partition("=")
+        yield judge(name, path, a)
+
+
+def stored_rows(a) -> list[dict]:
+    return json.loads(a.json.read_text()) if a.json.is_file() else []
+
+
+def score(j: Judge, preset: str, cfg: dict, tasks: list[Task], run: Path, generator_from: Path, trained: dict,
+          num: int) -> list[dict]:
+    """The rows of one trained run (its generator loaded from `generator_from`: the run, or one of its checkpoints):
+    `trained` (set, kimg, cpu_min, wall_s, [init]) plus what j's classifier measures."""
+    import torch
+
+    from ganctl.sampling.generate import load_generator
+
+    dev = torch.device("cpu")
+    gen, blank = load_generator(str(generator_from), dev, conditioning=None), untrained(run, dev)
+    real_feats, real_labels, real = j.real
+    rows = []
+    for task in tasks:
+        g_stats, g_acc, g_spread = generated(gen, j.clf, num, task, (real_feats, real_labels, j.ds.label_names))
+        u_stats, u_acc, _ = generated(blank, j.clf, num, task)
+        ref = task.real if task.real is not None else real
+        row = {"dataset": j.name, "preset": preset, **trained, "fd": fd(g_stats, ref), "class_acc": g_acc,
+               "fd_untrained": fd(u_stats, ref), "class_acc_untrained": u_acc, "num": num,
+               "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "loadavg": os.getloadavg()[0], "run": str(run),
+               "classifier": j.tag, **g_spread}
+        if task.name:
+            row.update(task=task.name, inputs=len(task.inputs))
+        if task.fd_real is not None:
+            row.update(fd_real=task.fd_real)
+        if task.acc_real is not None:
+            row.update(class_acc_real=task.acc_real)
+        if task.baseline:
+            what, imgs = task.baseline
+            row.update(baseline=what, fd_baseline=fd(stats(j.clf.features(imgs)), ref),
+                       class_acc_baseline=j.clf.accuracy(imgs, task.labels)[0])
+        rows.append(row)
+        print(f"[{j.name}] {label(row)}: {json.dumps(row)}", file=sys.stderr)
+    return rows
+
+
 def measure(a) -> list[dict]:
     if not a.data:
         raise SystemExit("--data NAME=PATH is needed unless --table-only")
@@ -448,35 +533,19 @@ def measure(a) -> list[dict]:
     import torch
 
     from ganctl.config.load import resolve_config
-    from ganctl.data.dataset import PreparedDataset, open_validation
-    from ganctl.metrics.classifier import classifier_for
     from ganctl.models import get_family
-    from ganctl.sampling.generate import load_generator
 
     torch.set_num_threads(1)
-    dev = torch.device("cpu")
     before = init_cpu(a) if a.init else 0.0
     rows = []
-    for item in a.data:
-        name, _, path = item.partition("=")
-        ds, val = PreparedDataset(path), open_validation(path)
-        t0 = time.process_time()
-        clf = classifier_for(path, steps=a.classifier_steps)
-        print(f"[{name}] classifier: held-out accuracy {clf.real_accuracy:.3f} on {clf.meta['held_out']['source']} "
-              f"({time.process_time() - t0:.0f} CPU-s; {clf.meta['path']})", file=sys.stderr)
-        real_feats, real_labels, real = training_reference(ds, clf, a.num)
-        hold = val if val is not None else ds
-        floor = fd(stats(clf.features(hold.get_batch(evenly(len(hold), a.num))[0])), real)
-        tag = Path(clf.meta["path"]).stem  # the classifier's cache key (dataset digest + settings): rows' floor match
-        # Generated images are asked for every class equally often: the floor is the class-balanced accuracy.
-        rows.append({"dataset": name, "preset": "real (floor)", "kimg": None, "cpu_min": None, "fd": floor,
-                     "class_acc": clf.real_balanced_accuracy, "class_acc_overall": clf.real_accuracy, "num": a.num,
-                     "classifier": tag})
+    for j in judges(a):
+        name, path = j.name, j.path
+        rows.append(j.floor)
         for preset in a.presets:
             cfg = resolve_config(preset, overrides=list(a.set))
             kimg = a.kimg if a.kimg is not None else float(cfg["train"]["kimg"])
-            data, tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, name, path, ds, hold, clf, a.num, a.outdir,
-                                    a.domains, a.pix2pix_input)
+            data, tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, name, path, j.ds, j.hold, j.clf, a.num,
+                                    a.outdir, a.domains, a.pix2pix_input)
             cpu0, w0 = child_cpu(), time.time()
             prev = shorter_run(a, name, preset, kimg, cfg) if a.extend else None
             if prev:  # exact resume: the same run as a fresh one of this length, for the CPU not yet spent
@@ -491,30 +560,53 @@ def measure(a) -> list[dict]:
                 continue
             cpu_min, wall = (child_cpu() - cpu0) / 60 + (prev["cpu_min"] if prev else before), time.time() - w0
             run = Path(prev["run"]) if prev else Path(p.stdout.strip().splitlines()[-1])
-            gen, blank = load_generator(str(run), dev, conditioning=None), untrained(run, dev)
-            for task in tasks:
-                g_stats, g_acc, g_spread = generated(gen, clf, a.num, task, (real_feats, real_labels, ds.label_names))
-                u_stats, u_acc, _ = generated(blank, clf, a.num, task)
-                ref = task.real if task.real is not None else real
-                row = {"dataset": name, "preset": preset, "set": list(a.set), "kimg": kimg, "cpu_min": cpu_min,
-                       "wall_s": wall, "fd": fd(g_stats, ref), "class_acc": g_acc, "fd_untrained": fd(u_stats, ref),
-                       "class_acc_untrained": u_acc, "num": a.num, "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                       "loadavg": os.getloadavg()[0], "run": str(run), "classifier": tag, **g_spread}
-                if a.init:
-                    row["init"] = str(a.init)
-                if task.name:
-                    row.update(task=task.name, inputs=len(task.inputs))
-                if task.fd_real is not None:
-                    row.update(fd_real=task.fd_real)
-                if task.acc_real is not None:
-                    row.update(class_acc_real=task.acc_real)
-                if task.baseline:
-                    what, imgs = task.baseline
-                    row.update(baseline=what, fd_baseline=fd(stats(clf.features(imgs)), ref),
-                               class_acc_baseline=clf.accuracy(imgs, task.labels)[0])
-                rows.append(row)
-                print(f"[{name}] {label(row)}: {json.dumps(row)}", file=sys.stderr)
+            trained = {"set": list(a.set), "kimg": kimg, "cpu_min": cpu_min, "wall_s": wall,
+                       **({"init": str(a.init)} if a.init else {})}
+            rows += score(j, preset, cfg, tasks, run, run, trained, a.num)
     return rows
+
+
+def reclassify(a) -> list[dict]:
+    """Rows of --data's datasets scored by another classifier than the one classifier_for gives now (its settings
+    changed), scored again by the current one from each row's own run: the checkpoint written at the row's kimg, the
+    same held-out inputs and seeds. Training fields (set, kimg, CPU-minutes, wall, init) are the row's; the new row
+    names the old classifier's key (`rescored_from`) and the date it was scored. Only rows of the presets as they
+    are (no --set probe, not superseded) unless --all-rows; a row whose run or checkpoint is gone is named and skipped."""
+    import torch
+
+    from ganctl.config.load import resolve_config
+    from ganctl.errors import UsageError
+    from ganctl.models import get_family
+
+    torch.set_num_threads(1)
+    rows, out = stored_rows(a), []
+    for j in judges(a):
+        name, path = j.name, j.path
+        out.append(j.floor)
+        done = {row_key({**r, "classifier": j.tag}) for r in rows if r.get("classifier") == j.tag}
+        for r in rows:
+            if (r["dataset"] != name or r["preset"] == "real (floor)" or r.get("num") != a.num or r.get("classifier") == j.tag
+                    or r.get("superseded") or (r.get("set") and not a.all_rows) or row_key({**r, "classifier": j.tag}) in done):
+                continue
+            ck = row_checkpoint(name, r)
+            if ck is None:
+                continue
+            try:
+                cfg = resolve_config(r["preset"], overrides=list(r.get("set") or []))
+                family = get_family(cfg["model"]["family"])
+                tasks = tasks_for(family, cfg, name, path, j.ds, j.hold, j.clf, a.num, a.outdir, a.domains,
+                                  a.pix2pix_input)[1] if family.image_conditioned else [Task()]
+                tasks = [t for t in tasks if t.name == r.get("task")]
+                trained = {k: r[k] for k in ("set", "kimg", "cpu_min", "wall_s", "init", "measured_as") if k in r}
+                new = score(j, r["preset"], cfg, tasks, Path(r["run"]), ck, trained, a.num)
+            except UsageError as e:  # e.g. a probe of an option that no longer exists
+                print(f"[{name}] {label(r)} at {r['kimg']:g} kimg: {ck} does not load ({e}); skipped", file=sys.stderr)
+                continue
+            for n in new:
+                n.update(rescored_from=r.get("classifier"), trained_date=r.get("date"))
+                done.add(row_key(n))
+            out += new
+    return out
 
 
 if __name__ == "__main__":

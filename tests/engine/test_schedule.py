@@ -112,10 +112,10 @@ def test_a_decaying_run_sets_logs_and_resumes_its_rates(tmp_path, fmnist28, cli)
     straight = Path(cli("train", *args, "--kimg", "0.128", "--outdir", tmp_path / "a", check=0).stdout.strip())
     half = Path(cli("train", *args, "--kimg", "0.064", "--outdir", tmp_path / "b", check=0).stdout.strip())
     cli("resume", half, "--kimg", "0.128", check=0)
-    lr = 2e-4  # vanilla-mnist's rate. A tick's record carries the rate of its last step, which starts 16 images
+    g, d = 2e-4, 4e-4  # vanilla-mnist's rates. A tick's record carries the rate of its last step, which starts 16 images
     # before the tick's end: at 16, 48, 80, 112 images, 32 constant then 64 of decay -> 1, 0.75, 0.25, 0 of the rate.
     logged = [(r["Progress/kimg"], r["Schedule/lr_g"], r["Schedule/lr_d"]) for r in read_jsonl(straight / STATS)]
-    assert logged == pytest.approx([(0.032, lr, lr), (0.064, lr * 0.75, lr * 0.75), (0.096, lr * 0.25, lr * 0.25),
+    assert logged == pytest.approx([(0.032, g, d), (0.064, g * 0.75, d * 0.75), (0.096, g * 0.25, d * 0.25),
                                     (0.128, 0.0, 0.0)], abs=1e-12)
     a = load_file(str(latest_checkpoint(straight / "checkpoints")))
     b = load_file(str(latest_checkpoint(half / "checkpoints")))

@@ -117,7 +117,7 @@ def test_train_init_from_reference_files(sets, tmp_path):
     tensors, meta = load_checkpoint(latest_checkpoint(Path(r["run_dir"]) / "checkpoints"))
     m = meta["config"]["model"]
     assert (m["generator"], m["ngf"], m["ndf"], m["n_layers_D"]) == ("unet_32", 4, 4, 2)  # the file's architecture
-    assert m["lr_decay_kimg"] == 8  # the preset's schedule (no file records it)
+    assert m["lr_decay_kimg"] == 12  # the preset's schedule (no file records it)
     start = torch.load(pth, weights_only=True)
     moved = [k for k, v in start.items() if v.is_floating_point() and not torch.equal(tensors[f"G/{k}"], v)]
     assert moved and all(tensors[f"G/{k}"].shape == v.shape for k, v in start.items())

@@ -68,3 +68,41 @@ def test_checkpoint_at_is_the_first_written_at_or_past_the_rows_kimg(bq, tmp_pat
     assert bq.checkpoint_at(tmp_path / "run", 40).name == "state-000000060000.safetensors"
     assert bq.checkpoint_at(tmp_path / "run", 61) is None
     assert bq.checkpoint_at(tmp_path / "gone", 30) is None
+
+
+def test_reclassify_scores_a_rows_own_run_again_with_the_current_classifier(bq, tiny_cgan_run, fmnist32, tmp_path,
+                                                                           monkeypatch):
+    """A row scored by another classifier (its key "old") gets a twin row scored by the current one from the row's own
+    checkpoint, with the row's training fields; a row whose run is gone is skipped; a second pass adds nothing."""
+    import json
+
+    from ganctl.metrics.classifier import classifier_for
+
+    monkeypatch.setenv("GANCTL_CACHE", str(tmp_path / "cache"))
+    trained = {"dataset": "fm", "preset": "cgan-fashion-mnist", "set": ["model.g_channels=8", "model.d_channels=8"],
+               "kimg": 0.064, "cpu_min": 0.25, "wall_s": 20.0, "fd": 1.0, "class_acc": 0.5, "num": 64, "classifier": "old",
+               "date": "2026-12-01 00:00"}
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([{**trained, "run": str(tiny_cgan_run)},
+                                {**trained, "kimg": 0.128, "run": str(tmp_path / "gone")}]))
+    argv = ["--reclassify", "--all-rows", "--data", f"fm={fmnist32}", "--json", str(rows), "--num", "64",
+            "--classifier-steps", "20", "--outdir", str(tmp_path / "work")]
+    assert bq.main(argv) == 0
+    tag = Path(classifier_for(fmnist32, steps=20).meta["path"]).stem
+    got = json.loads(rows.read_text())
+    twins = [r for r in got if r.get("rescored_from") == "old"]
+    assert len(twins) == 1 and len(got) == 4  # the two rows, the twin, the current classifier's floor row
+    t = twins[0]
+    assert t["classifier"] == tag and t["run"] == str(tiny_cgan_run) and t["trained_date"] == "2026-12-01 00:00"
+    assert {k: t[k] for k in ("set", "kimg", "cpu_min", "wall_s")} == {k: trained[k] for k in ("set", "kimg", "cpu_min", "wall_s")}
+    assert np.isfinite(t["fd"]) and t["fd"] != 1.0 and 0 <= t["class_acc"] <= 1 and t["fd_untrained"] > 0
+    assert any(r["preset"] == "real (floor)" and r["classifier"] == tag for r in got)
+    assert bq.main(argv) == 0
+    assert len(json.loads(rows.read_text())) == 4
+
+
+def test_merge_rows_replaces_in_place_and_appends_one_row_per_new_key(bq):
+    row = lambda fd, kimg=10.0, c="k": {"dataset": "d", "preset": "p", "kimg": kimg, "num": 64, "classifier": c, "fd": fd}  # noqa: E731
+    merged = bq.merge_rows([row(1.0), row(2.0, 20.0)], [row(3.0), row(4.0, 30.0), row(5.0, 30.0)])
+    assert [(r["kimg"], r["fd"]) for r in merged] == [(10.0, 3.0), (20.0, 2.0), (30.0, 5.0)]
+    assert len(bq.merge_rows([row(1.0)], [row(1.5, c="other")])) == 2  # another classifier's row is another row

@@ -49,7 +49,10 @@ def test_pix2pix_tiny_learns_edges_to_fashion_mnist(tmp_path):
     api.translate(run, [str(test_edges)], str(tmp_path / "running"), device="cpu", dropout="off", bn="running")
     copy, default = l1(test_edges), l1(tmp_path / "default")
     paper, running = l1(tmp_path / "paper"), l1(tmp_path / "running")
-    print(f"\npix2pix-tiny, 16 kimg, {cpu:.0f} CPU-s training: test L1 (0-1 scale) copy-input baseline {copy:.4f}; "
+    from ganctl.config.load import resolve_config
+
+    kimg = resolve_config("pix2pix-tiny")["train"]["kimg"]
+    print(f"\npix2pix-tiny, {kimg:g} kimg, {cpu:.0f} CPU-s training: test L1 (0-1 scale) copy-input baseline {copy:.4f}; "
           f"translate default (dropout on, --bn auto = running) {default:.4f} (ratio {default / copy:.3f}); "
           f"--bn batch (the paper's mode) {paper:.4f} (ratio {paper / copy:.3f}); "
           f"--dropout off --bn running {running:.4f} (ratio {running / copy:.3f})")
