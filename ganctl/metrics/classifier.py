@@ -141,7 +141,7 @@ def balanced_accuracy(per_class) -> float:
     return float(sum(vals) / len(vals)) if vals else float("nan")
 
 
-def _held_out(ds, path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def held_out_split(ds, path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """(train indices, held-out images, held-out labels, what the held-out images are)."""
     from ganctl.data.dataset import open_validation
 
@@ -218,7 +218,7 @@ def classifier_for(dataset_path, *, steps: int = DEFAULT_STEPS, cache_dir: str |
         return DatasetClassifier(model.eval(), ds.num_classes, ds.label_names, {**meta, "path": str(file), "cached": True})
     if progress:
         progress(f"training the class-accuracy classifier for {path} ({steps} steps; cached in {root})")
-    train_idx, h_imgs, h_labs, source = _held_out(ds, path)
+    train_idx, h_imgs, h_labs, source = held_out_split(ds, path)
     with torch.random.fork_rng(devices=[]):  # never disturb the caller's RNG streams (a training run's)
         model = train_classifier(ds, train_idx, steps)
     clf = DatasetClassifier(model, ds.num_classes, ds.label_names, {})

@@ -40,13 +40,13 @@ def main(argv=None) -> int:
     import torch
 
     from ganctl.data.dataset import PreparedDataset
-    from ganctl.metrics.classifier import DatasetClassifier, _held_out, balanced_accuracy, train_classifier
+    from ganctl.metrics.classifier import DatasetClassifier, balanced_accuracy, held_out_split, train_classifier
     from ganctl.sampling.generate import load_generator
 
     unpinned = torch.get_num_threads()  # the process's own count, before this script pins one for the outputs
     name, _, path = a.data.partition("=")
     ds = PreparedDataset(path)
-    train_idx, h_imgs, h_labs, source = _held_out(ds, path)
+    train_idx, h_imgs, h_labs, source = held_out_split(ds, path)
     pick = evenly(len(h_labs), a.num)
     hr, labels = h_imgs[pick], h_labs[pick]
     torch.set_num_threads(1)

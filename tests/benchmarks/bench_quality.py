@@ -583,7 +583,7 @@ def reclassify(a) -> list[dict]:
     for j in judges(a):
         name, path = j.name, j.path
         out.append(j.floor)
-        done = {row_key({**r, "classifier": j.tag}) for r in rows if r.get("classifier") == j.tag}
+        done = {row_key(r) for r in rows if r.get("classifier") == j.tag}
         for r in rows:
             if (r["dataset"] != name or r["preset"] == "real (floor)" or r.get("num") != a.num or r.get("classifier") == j.tag
                     or r.get("superseded") or (r.get("set") and not a.all_rows) or row_key({**r, "classifier": j.tag}) in done):
@@ -593,9 +593,8 @@ def reclassify(a) -> list[dict]:
                 continue
             try:
                 cfg = resolve_config(r["preset"], overrides=list(r.get("set") or []))
-                family = get_family(cfg["model"]["family"])
-                tasks = tasks_for(family, cfg, name, path, j.ds, j.hold, j.clf, a.num, a.outdir, a.domains,
-                                  a.pix2pix_input)[1] if family.image_conditioned else [Task()]
+                tasks = tasks_for(get_family(cfg["model"]["family"]), cfg, name, path, j.ds, j.hold, j.clf, a.num,
+                                  a.outdir, a.domains, a.pix2pix_input)[1]
                 tasks = [t for t in tasks if t.name == r.get("task")]
                 trained = {k: r[k] for k in ("set", "kimg", "cpu_min", "wall_s", "init", "measured_as") if k in r}
                 new = score(j, r["preset"], cfg, tasks, Path(r["run"]), ck, trained, a.num)
